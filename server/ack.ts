@@ -1,0 +1,24 @@
+/**
+ * `ack`: cumulative for a plain stream. The cursor becomes max(acked, min(seq, highest sent)),
+ * the window frees at once (flow control is about what the client has processed), and the reply
+ * comes once the cursor is durable. Always ok for a valid argument, also stale or unknown.
+ */
+import type { EmptyOk } from "../shared/protocol.js";
+import type { AckArgs } from "../shared/schemas.js";
+import { type Context, topicOf } from "./context.js";
+import type { Session } from "./session.js";
+
+export async function ack(ctx: Context, session: Session, args: AckArgs): Promise<EmptyOk> {
+  topicOf(args.topic);
+  ctx.metrics.acks.inc();
+  if (args.group !== undefined) return {};
+  const stream = session.streams.get(args.topic);
+  if (!stream) return {};
+  // PROTOCOL: Delivery, ack is cumulative and never beyond what was sent.
+  const seq = Math.min(args.seq, stream.sent);
+  if (seq <= stream.acked) return {};
+  stream.acked = seq;
+  ctx.delivery.acked(stream);
+  await ctx.store.ack(session, args.topic, seq);
+  return {};
+}

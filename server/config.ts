@@ -1,0 +1,139 @@
+/**
+ * The one reader of `process.env` (PROTOCOL.md "Running"). Every setting is validated once at
+ * start, every bad variable is listed in one error, and the result is frozen.
+ */
+import os from "node:os";
+import path from "node:path";
+import { DEFAULTS } from "../shared/protocol.js";
+
+export type Durability = "full" | "normal";
+
+export interface Config {
+  /** Listen port; 0 takes any free port. @default 3000 */
+  port: number;
+  /** Listen address. @default "127.0.0.1" */
+  host: string;
+  /** Where the embedded SQLite store keeps its files. @default "./data" */
+  dataDir: string;
+  /** `dev`: `auth.user` is the user id and everyone is an admin; `jwt`: HS256 tokens. @default "dev" */
+  auth: "dev" | "jwt";
+  /** Required with `auth: "jwt"`. */
+  jwtSecret?: string;
+  /** `full`: fsync before a publish or ack is answered; `normal`: the OS page cache. @default "full" */
+  durability: Durability;
+  /** Largest payload in bytes of UTF-8 JSON. @default 65536 */
+  maxPayload: number;
+  /** Unacked messages outstanding per stream. @default 1024 */
+  maxInflight: number;
+  /** Publishes, prepares, commits and signals a second per connection (per user over HTTP). @default 1000 */
+  rateLimit: number;
+  /** @default 30000 */
+  ackTimeoutMs: number;
+  /** @default 5 */
+  maxDeliveries: number;
+  /** @default 1000000 */
+  maxBacklog: number;
+  /** Messages kept per topic. @default 10000000 */
+  retentionMessages: number;
+  /** How long messages, publish ids and idle clients' state are kept. @default 30 days */
+  retentionMs: number;
+  /** @default 10000 */
+  txnCheckMs: number;
+  /** @default 10 */
+  txnMaxChecks: number;
+  /** @default "sqlite" */
+  store: "sqlite" | "postgres";
+  databaseUrl?: string;
+  redisUrl?: string;
+  /** This node's name in logs, metrics and stats. @default "<hostname>:<port>" */
+  nodeId: string;
+  /** pino level; quiet by default. @default "warn" */
+  logLevel: string;
+  /** Where the built web app is. @default "web/dist" beside the package */
+  webDir: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid Herald settings:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const LOG_LEVELS = new Set(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
+const PACKAGE_ROOT = path.resolve(
+  import.meta.dirname,
+  import.meta.dirname.includes(`${path.sep}dist${path.sep}`) ? "../.." : "..",
+);
+
+/**
+ * Reads the settings from an environment (`process.env` by default) with `overrides` on top, as
+ * tests and the CLI pass them. Throws a ConfigError that lists every bad variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Readonly<Config> {
+  const problems: string[] = [];
+
+  const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    const value = Number(raw);
+    if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected a whole number from ${min} to ${max}`);
+      return fallback;
+    }
+    return value;
+  };
+  const oneOf = <T extends string>(name: string, fallback: T, allowed: readonly T[]): T => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected one of ${allowed.join(", ")}`);
+      return fallback;
+    }
+    return raw as T;
+  };
+  const str = (name: string): string | undefined => (env[name] === "" ? undefined : env[name]);
+
+  const port = int("PORT", DEFAULTS.port, 0, 65535);
+  const config: Config = {
+    port,
+    host: str("HOST") ?? DEFAULTS.host,
+    dataDir: path.resolve(str("HERALD_DATA_DIR") ?? DEFAULTS.dataDir),
+    auth: oneOf("HERALD_AUTH", "dev", ["dev", "jwt"] as const),
+    durability: oneOf("HERALD_DURABILITY", "full", ["full", "normal"] as const),
+    maxPayload: int("HERALD_MAX_PAYLOAD", DEFAULTS.maxPayload, 1, 64 * 1024 * 1024),
+    maxInflight: int("HERALD_MAX_INFLIGHT", DEFAULTS.maxInflight, 1, 1_000_000),
+    rateLimit: int("HERALD_RATE_LIMIT", DEFAULTS.rateLimit, 1),
+    ackTimeoutMs: int("HERALD_ACK_TIMEOUT_MS", DEFAULTS.ackTimeoutMs, 1),
+    maxDeliveries: int("HERALD_MAX_DELIVERIES", DEFAULTS.maxDeliveries, 1),
+    maxBacklog: int("HERALD_MAX_BACKLOG", DEFAULTS.maxBacklog, 1),
+    retentionMessages: int("HERALD_RETENTION_MESSAGES", DEFAULTS.retentionMessages, 1),
+    retentionMs: int("HERALD_RETENTION_MS", DEFAULTS.retentionMs, 1),
+    txnCheckMs: int("HERALD_TXN_CHECK_MS", DEFAULTS.txnCheckMs, 1),
+    txnMaxChecks: int("HERALD_TXN_MAX_CHECKS", DEFAULTS.txnMaxChecks, 1),
+    store: oneOf("HERALD_STORE", "sqlite", ["sqlite", "postgres"] as const),
+    nodeId: str("HERALD_NODE_ID") ?? `${os.hostname()}:${port}`,
+    logLevel: str("HERALD_LOG_LEVEL") ?? "warn",
+    webDir: path.resolve(str("HERALD_WEB_DIR") ?? path.join(PACKAGE_ROOT, "web", "dist")),
+  };
+  const jwtSecret = str("HERALD_JWT_SECRET");
+  if (jwtSecret !== undefined) config.jwtSecret = jwtSecret;
+  const databaseUrl = str("HERALD_DATABASE_URL");
+  if (databaseUrl !== undefined) config.databaseUrl = databaseUrl;
+  const redisUrl = str("HERALD_REDIS_URL");
+  if (redisUrl !== undefined) config.redisUrl = redisUrl;
+
+  Object.assign(config, overrides);
+
+  if (config.auth === "jwt" && !config.jwtSecret) problems.push("HERALD_JWT_SECRET is required when HERALD_AUTH=jwt");
+  if (config.store === "postgres") {
+    if (!config.databaseUrl) problems.push("HERALD_DATABASE_URL is required when HERALD_STORE=postgres");
+    problems.push("HERALD_STORE=postgres: the PostgreSQL store is not built yet; use sqlite");
+  }
+  if (config.redisUrl) problems.push("HERALD_REDIS_URL: clustering is not built yet; leave it unset");
+  if (!LOG_LEVELS.has(config.logLevel)) {
+    problems.push(`HERALD_LOG_LEVEL=${JSON.stringify(config.logLevel)}: expected one of ${[...LOG_LEVELS].join(", ")}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}

@@ -1,0 +1,114 @@
+/**
+ * The HTTP API (PROTOCOL.md "HTTP") on fastify: health, publish, history, stats, metrics, and the
+ * built web app. Errors are `{ "error": Err }` with the status from the error table.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import fastifyStatic from "@fastify/static";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { ERRORS, HeraldError } from "../shared/errors.js";
+import { historyQuerySchema, httpPublishSchema } from "../shared/schemas.js";
+import type { Authenticator } from "./auth.js";
+import type { Caller, Context } from "./context.js";
+import { history } from "./history.js";
+import { failure } from "./hub.js";
+import { publish } from "./publish.js";
+import { TokenBucket } from "./ratelimit.js";
+
+export interface HttpDeps {
+  ctx: Context;
+  auth: Authenticator;
+  connections: () => number;
+}
+
+export async function registerHttp(app: FastifyInstance, { ctx, auth, connections }: HttpDeps): Promise<void> {
+  /** One rate bucket per user over HTTP; full buckets are forgotten. */
+  const buckets = new Map<string, TokenBucket>();
+  const sweep = setInterval(() => {
+    for (const [user, bucket] of buckets) if (bucket.idle()) buckets.delete(user);
+  }, 60_000);
+  sweep.unref();
+  app.addHook("onClose", async () => clearInterval(sweep));
+
+  const caller = async (req: FastifyRequest): Promise<Caller> => {
+    const header = req.headers.authorization;
+    const token = header?.startsWith("Bearer ") ? header.slice(7) : undefined;
+    const { user, admin } = await auth.identify({ user: req.headers["x-herald-user"], token });
+    let bucket = buckets.get(user);
+    if (!bucket) {
+      bucket = new TokenBucket(ctx.config.rateLimit);
+      buckets.set(user, bucket);
+    }
+    return { user, admin, bucket };
+  };
+  const parse = <T>(
+    schema: {
+      safeParse(
+        v: unknown,
+      ): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
+    },
+    value: unknown,
+  ): T => {
+    const r = schema.safeParse(value);
+    if (r.success) return r.data;
+    throw new HeraldError(
+      "BAD_REQUEST",
+      r.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "),
+    );
+  };
+
+  app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    let error = failure(err).error;
+    const fst = err as { code?: string; statusCode?: number; message?: string };
+    if (!(err instanceof HeraldError) && typeof fst.statusCode === "number" && fst.statusCode < 500) {
+      // fastify's own: body too large, bad JSON, wrong content type.
+      error =
+        fst.statusCode === 413
+          ? { code: "PAYLOAD_TOO_LARGE", message: "request body too large" }
+          : { code: "BAD_REQUEST", message: fst.message ?? "bad request" };
+    }
+    if (error.code === "INTERNAL") ctx.log.error({ err, url: req.url }, "request failed");
+    if (error.retryAfterMs !== undefined) reply.header("retry-after", Math.ceil(error.retryAfterMs / 1000));
+    reply.status(ERRORS[error.code].status).send({ error });
+  });
+
+  app.get("/healthz", async () => ({ ok: true }));
+
+  app.post("/api/v1/publish", async (req) => {
+    const who = await caller(req);
+    return publish(ctx, who, parse(httpPublishSchema, req.body));
+  });
+
+  app.get<{ Params: { topic: string } }>("/api/v1/topics/:topic/messages", async (req) => {
+    const who = await caller(req);
+    const query = parse(historyQuerySchema, req.query);
+    const args: { topic: string; before?: number; after?: number; limit?: number } = { topic: req.params.topic };
+    if (query.before !== undefined) args.before = query.before;
+    if (query.after !== undefined) args.after = query.after;
+    if (query.limit !== undefined) args.limit = query.limit;
+    return history(ctx, who, args);
+  });
+
+  app.get("/api/v1/stats", async (req) => {
+    const who = await caller(req);
+    if (!who.admin) throw new HeraldError("FORBIDDEN", "stats are for admins");
+    const stats = await ctx.store.stats();
+    return { node: ctx.config.nodeId, connections: connections(), ...stats, groups: [] };
+  });
+
+  app.get("/metrics", async (_req, reply) => {
+    reply.type(ctx.metrics.registry.contentType);
+    return ctx.metrics.registry.metrics();
+  });
+
+  // The built chat; any other page path gets index.html so that links like /room/NAME work.
+  const hasWeb = fs.existsSync(path.join(ctx.config.webDir, "index.html"));
+  if (hasWeb) await app.register(fastifyStatic, { root: ctx.config.webDir, wildcard: false });
+  app.setNotFoundHandler((req, reply) => {
+    if (req.url.startsWith("/api/") || req.method !== "GET" || !hasWeb) {
+      const error = { code: "NOT_FOUND", message: `no route ${req.method} ${req.url.split("?")[0]}` };
+      return reply.status(404).send({ error });
+    }
+    return reply.sendFile("index.html");
+  });
+}

@@ -1,0 +1,192 @@
+/**
+ * The socket.io side of Herald: the handshake (auth, clientId, REPLACED), the table from event
+ * name to schema and handler, and the one place where a handler's outcome becomes a `Reply`.
+ * A bad argument is answered with its code and never closes the connection.
+ */
+import type { Server } from "socket.io";
+import type { ZodType } from "zod";
+import { HeraldError, isErrorCode } from "../shared/errors.js";
+import {
+  CLIENT_EVENTS,
+  type ClientEvent,
+  type ClientToServerEvents,
+  type ServerToClientEvents,
+} from "../shared/protocol.js";
+import {
+  ackSchema,
+  commitSchema,
+  historySchema,
+  prepareSchema,
+  presenceSchema,
+  publishSchema,
+  requestSchema,
+  rollbackSchema,
+  signalSchema,
+  subscribeSchema,
+  unsubscribeSchema,
+} from "../shared/schemas.js";
+import { ID_RE } from "../shared/topics.js";
+import { ack } from "./ack.js";
+import type { Authenticator } from "./auth.js";
+import { type Context, requireSubscribe } from "./context.js";
+import { history } from "./history.js";
+import { publish } from "./publish.js";
+import { TokenBucket } from "./ratelimit.js";
+import { clientKey, type HeraldSocket, Session } from "./session.js";
+import { signal } from "./signal.js";
+import { drop, pumpAll, resume, subscribe, unsubscribe } from "./subscriptions.js";
+
+type Later = (fn: () => void) => void;
+interface Handler {
+  schema: ZodType;
+  run(ctx: Context, session: Session, args: never, later: Later): Promise<object>;
+}
+
+const notYet = (what: string) => async (): Promise<never> => {
+  throw new HeraldError("BAD_REQUEST", `${what} is not available in this version of Herald`);
+};
+
+const HANDLERS: Record<ClientEvent, Handler> = {
+  publish: { schema: publishSchema, run: publish },
+  subscribe: { schema: subscribeSchema, run: subscribe },
+  unsubscribe: { schema: unsubscribeSchema, run: unsubscribe },
+  ack: { schema: ackSchema, run: ack },
+  history: { schema: historySchema, run: history },
+  presence: {
+    schema: presenceSchema,
+    run: async (ctx, session, args: { topic: string }) => {
+      requireSubscribe(session, args.topic);
+      return { users: ctx.presence.users(args.topic) };
+    },
+  },
+  signal: { schema: signalSchema, run: signal },
+  request: { schema: requestSchema, run: notYet("request") },
+  prepare: { schema: prepareSchema, run: notYet("prepare (transactions)") },
+  commit: { schema: commitSchema, run: notYet("commit (transactions)") },
+  rollback: { schema: rollbackSchema, run: notYet("rollback (transactions)") },
+};
+const KNOWN = new Set<string>(CLIENT_EVENTS);
+
+export class Hub {
+  /** The live session of each (user, clientId). */
+  private readonly sessions = new Map<string, Session>();
+
+  constructor(
+    private readonly ctx: Context,
+    io: Server<ClientToServerEvents, ServerToClientEvents>,
+    private readonly auth: Authenticator,
+  ) {
+    io.use((socket, next) => {
+      this.handshake(socket).then(
+        () => next(),
+        (err: unknown) => next(toConnectError(err, ctx)),
+      );
+    });
+    io.on("connection", (socket) => this.connected(socket));
+  }
+
+  isLive(client: { user: string; clientId: string }): boolean {
+    return this.sessions.has(clientKey(client));
+  }
+
+  get connections(): number {
+    return this.sessions.size;
+  }
+
+  /** Authenticates, replaces an older connection of the same client, and resumes its subscriptions. */
+  private async handshake(socket: HeraldSocket): Promise<void> {
+    const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
+    const { clientId } = auth;
+    if (typeof clientId !== "string" || !ID_RE.test(clientId)) {
+      throw new HeraldError("BAD_REQUEST", "auth.clientId: 1-64 chars of [A-Za-z0-9_-]");
+    }
+    const { user, admin } = await this.auth.identify(auth);
+    const session = new Session(socket, user, clientId, admin, new TokenBucket(this.ctx.config.rateLimit));
+    const old = this.sessions.get(session.key);
+    this.sessions.set(session.key, session);
+    if (old) {
+      // PROTOCOL: the older socket gets no more deliveries, then REPLACED, then is disconnected.
+      old.live = false;
+      for (const stream of [...old.streams.values()]) this.ctx.delivery.detach(stream);
+      old.socket.emit("error", { code: "REPLACED", message: "a newer connection of this client took over" });
+      old.socket.disconnect(true);
+    }
+    this.ctx.presence.connect(session);
+    const resumed = await resume(this.ctx, session);
+    // The new session has joined its topics, so the old one leaves without a presence event.
+    if (old) drop(this.ctx, old);
+    if (!resumed) throw new HeraldError("REPLACED", "a newer connection of this client took over");
+    socket.data = session;
+  }
+
+  private connected(socket: HeraldSocket): void {
+    const session = socket.data as Session;
+    this.ctx.metrics.connections.inc();
+    for (const event of CLIENT_EVENTS) {
+      socket.on(event, (...args: unknown[]) => this.dispatch(session, event, args));
+    }
+    socket.onAny((event: unknown, ...args: unknown[]) => {
+      if (typeof event === "string" && KNOWN.has(event)) return;
+      const cb = args[args.length - 1];
+      if (typeof cb === "function")
+        cb(failure(new HeraldError("BAD_REQUEST", `unknown event ${JSON.stringify(event)}`)));
+    });
+    socket.on("disconnect", () => {
+      this.ctx.metrics.connections.dec();
+      if (!session.live) return;
+      session.live = false;
+      if (this.sessions.get(session.key) === session) this.sessions.delete(session.key);
+      drop(this.ctx, session);
+      this.ctx.store.touchClient(session, Date.now()).catch(() => {});
+    });
+    pumpAll(this.ctx, session);
+  }
+
+  private dispatch(session: Session, event: ClientEvent, args: unknown[]): void {
+    const last = args[args.length - 1];
+    const cb = typeof last === "function" ? (last as (reply: unknown) => void) : undefined;
+    const given = cb ? args.length - 1 : args.length;
+    const handler = HANDLERS[event];
+    const parsed = given === 1 ? handler.schema.safeParse(args[0]) : undefined;
+    if (!parsed?.success) {
+      const why = parsed?.error.issues.map((i) => `${i.path.join(".") || "argument"}: ${i.message}`).join("; ");
+      this.answer(session, event, cb, new HeraldError("BAD_REQUEST", why ?? `${event} takes one argument object`));
+      return;
+    }
+    const later: (() => void)[] = [];
+    handler
+      .run(this.ctx, session, parsed.data as never, (fn) => later.push(fn))
+      .then(
+        (result) => {
+          cb?.({ ok: true, ...result });
+          for (const fn of later) fn();
+        },
+        (err: unknown) => this.answer(session, event, cb, err),
+      );
+  }
+
+  private answer(session: Session, event: ClientEvent, cb: ((reply: unknown) => void) | undefined, err: unknown): void {
+    const reply = failure(err);
+    if (reply.error.code === "INTERNAL") {
+      this.ctx.log.error({ err, event, user: session.user }, "handler failed");
+    }
+    if (event === "publish") this.ctx.metrics.publishes.inc({ result: reply.error.code });
+    // PROTOCOL: a refused one-way publish says nothing; it is counted.
+    if (cb) cb(reply);
+    else this.ctx.metrics.dropped.inc({ reason: reply.error.code });
+  }
+}
+
+/** Anything that is not a HeraldError is a bug or a storage failure: INTERNAL, never its details. */
+export function failure(err: unknown): { ok: false; error: ReturnType<HeraldError["toJSON"]> } {
+  if (err instanceof HeraldError && isErrorCode(err.code)) return { ok: false, error: err.toJSON() };
+  return { ok: false, error: { code: "INTERNAL", message: "internal error" } };
+}
+
+function toConnectError(err: unknown, ctx: Context): Error & { data?: unknown } {
+  const { error } = failure(err);
+  if (error.code === "INTERNAL") ctx.log.error({ err }, "handshake failed");
+  const e: Error & { data?: unknown } = new Error(error.code);
+  e.data = error;
+  return e;
+}

@@ -1,0 +1,45 @@
+/**
+ * `npm start`: read the settings, serve, and stop gracefully on SIGTERM or SIGINT (within 5 s,
+ * without losing anything that was answered).
+ */
+import { type Config, ConfigError, loadConfig } from "./config.js";
+import { createHerald } from "./herald.js";
+
+export async function serve(overrides: Partial<Config> = {}): Promise<void> {
+  let config: Readonly<Config>;
+  try {
+    config = loadConfig(process.env, overrides);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const herald = await createHerald(config);
+  console.log(`herald: listening on ${herald.url} (data in ${config.dataDir}, durability ${config.durability})`);
+
+  const stop = (signal: string) => {
+    console.log(`herald: ${signal}, stopping`);
+    setTimeout(() => {
+      console.error("herald: did not stop within 5 s, exiting");
+      process.exit(1);
+    }, 5000).unref();
+    herald.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error("herald: error while stopping", err);
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  serve().catch((err: unknown) => {
+    console.error("herald: failed to start:", err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

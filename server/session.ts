@@ -1,0 +1,45 @@
+/**
+ * One live connection of a (user, clientId): who it is, its socket, its streams (one per plain
+ * subscription, PROTOCOL.md "Delivery guarantees") and its rate bucket.
+ */
+import type { Socket } from "socket.io";
+import type { ClientToServerEvents, ServerToClientEvents } from "../shared/protocol.js";
+import type { TokenBucket } from "./ratelimit.js";
+import type { ClientKey } from "./store/store.js";
+
+export type HeraldSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
+
+/** A plain subscription of one connection: the window between `acked` and `sent`. */
+export interface Stream {
+  readonly session: Session;
+  readonly topic: string;
+  /** The cursor: every seq up to it is done. */
+  acked: number;
+  /** The highest seq sent on this connection (messages or a gap). */
+  sent: number;
+  /** Gaps sent above `acked`: they count as sent but hold no window slot. */
+  gaps: { from: number; to: number }[];
+  /** A store read is under way; live messages wait for it (they are in the store). */
+  reading: boolean;
+  closed: boolean;
+}
+
+export class Session implements ClientKey {
+  readonly streams = new Map<string, Stream>();
+  /** False once REPLACED or disconnected: nothing more is delivered to it. */
+  live = true;
+
+  constructor(
+    readonly socket: HeraldSocket,
+    readonly user: string,
+    readonly clientId: string,
+    readonly admin: boolean,
+    readonly bucket: TokenBucket,
+  ) {}
+
+  get key(): string {
+    return clientKey(this);
+  }
+}
+
+export const clientKey = (c: ClientKey): string => `${c.user}\u0000${c.clientId}`;

@@ -1,0 +1,20 @@
+/**
+ * `signal`: fire-and-forget, not stored, at most once, in send order, to the live plain subscribers
+ * of the topic except the sending connection. Typing indicators use it.
+ */
+import type { EmptyOk } from "../shared/protocol.js";
+import type { SignalArgs } from "../shared/schemas.js";
+import { type Context, requirePublish } from "./context.js";
+import { encodePayload } from "./payload.js";
+import type { Session } from "./session.js";
+
+export async function signal(ctx: Context, session: Session, args: SignalArgs): Promise<EmptyOk> {
+  requirePublish(session, args.topic);
+  encodePayload(args.payload, ctx.config.maxPayload);
+  session.bucket.take();
+  const event = { topic: args.topic, from: session.user, payload: args.payload };
+  for (const stream of ctx.delivery.streams(args.topic)) {
+    if (stream.session !== session) stream.session.socket.emit("signal", event);
+  }
+  return {};
+}

@@ -1,0 +1,98 @@
+/**
+ * The storage interface: small, async and in protocol terms, so that the embedded SQLite store and
+ * the PostgreSQL store of a cluster are interchangeable. `store/contract.ts` is the one behaviour
+ * suite every implementation must pass.
+ *
+ * What a store promises:
+ * - Every write (append, subscribe, unsubscribe, ack, ...) resolves only once it is as durable as
+ *   the configured durability demands; writes that arrive together are committed together.
+ * - Reads (`read`, `history`, `head`) see only durable messages, so nothing is ever delivered that a
+ *   crash could take back and give to another message under the same seq.
+ * - `onDurable` listeners get every newly stored message once, in seq order per topic, after the
+ *   writes that stored them have resolved. This is where fan-out (delivery.ts) starts.
+ *
+ * Next on the path: delivery.ts.
+ */
+import type { Message } from "../../shared/protocol.js";
+
+/** A message as publish.ts hands it over: validated, authorised, its payload already serialised. */
+export interface NewMessage {
+  id: string;
+  topic: string;
+  from: string;
+  key?: string;
+  payload: unknown;
+  /** `JSON.stringify(payload)`, computed once for the size check and stored as is. */
+  json: string;
+}
+
+export interface AppendResult {
+  message: Message;
+  /** The same publisher published this id before: nothing was stored, `message` is the first one. */
+  duplicate: boolean;
+}
+
+/** Durable state belongs to the pair (user, clientId). */
+export interface ClientKey {
+  user: string;
+  clientId: string;
+}
+
+export interface SubscribeResult {
+  /** The highest seq ever assigned in the topic, read in the same transaction that set the cursor. */
+  head: number;
+  /** The cursor: every seq up to it is done. */
+  acked: number;
+  created: boolean;
+}
+
+export interface HistoryQuery {
+  before?: number;
+  after?: number;
+  limit: number;
+}
+
+export interface SweepLimits {
+  /** Messages older than this (ms since epoch) are removed, and so are publish ids and idle clients. */
+  olderThan: number;
+  /** At most this many messages are kept per topic. */
+  maxMessages: number;
+  /** Clients that are connected now are kept whatever their age. */
+  live: (client: ClientKey) => boolean;
+}
+
+export interface StoreStats {
+  topics: { topic: string; head: number }[];
+  subscriptions: { user: string; clientId: string; topic: string; acked: number; head: number; lag: number }[];
+}
+
+export interface Store {
+  /** Assigns the topic's next seq and `ts`, or returns the first copy of a (from, id) seen before. */
+  append(message: NewMessage): Promise<AppendResult>;
+  /** Durable messages with `after < seq`, ascending, at most `limit`. */
+  read(topic: string, after: number, limit: number): Promise<Message[]>;
+  /** PROTOCOL.md `history`: the newest before `before`, the oldest after `after`, or the newest. */
+  history(topic: string, query: HistoryQuery): Promise<Message[]>;
+  /** The highest durable seq of the topic; 0 for a topic never written. */
+  head(topic: string): Promise<number>;
+
+  /** Registers the client; `first` is true on its first connection ever (or since it was swept). */
+  touchClient(client: ClientKey, now: number): Promise<{ first: boolean }>;
+  /** Creates or resumes a durable subscription; `from` replays (PROTOCOL.md `subscribe`). */
+  subscribe(client: ClientKey, topic: string, from?: number): Promise<SubscribeResult>;
+  unsubscribe(client: ClientKey, topic: string): Promise<void>;
+  /** Moves the cursor to `max(acked, seq)`; the caller has already clamped `seq` to what was sent. */
+  ack(client: ClientKey, topic: string, seq: number): Promise<void>;
+  /** The client's durable subscriptions, for resuming them on connect. */
+  subscriptions(client: ClientKey): Promise<{ topic: string; acked: number }[]>;
+
+  /** Retention: removes old messages, publish ids and the state of long-gone clients. */
+  sweep(limits: SweepLimits): Promise<{ messages: number; clients: number }>;
+  stats(): Promise<StoreStats>;
+
+  onDurable(listener: (messages: Message[]) => void): void;
+  /** Commit latency, for the metrics: called once per committed batch with its size. */
+  onCommit(listener: (seconds: number, writes: number) => void): void;
+  /** Finishes what is queued, flushes and closes. */
+  close(): Promise<void>;
+}

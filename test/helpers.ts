@@ -1,0 +1,184 @@
+/**
+ * Shared test fixtures: a real Herald on a loopback port with its SQLite store in a fresh temp dir,
+ * in this process (`startServer`) or as a child process that a test may SIGKILL (`spawnServer`),
+ * and a raw socket.io-client that knows only the wire protocol (`connect`).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { io, type Socket } from "socket.io-client";
+import { type Config, loadConfig } from "../server/config.js";
+import { createHerald, type Herald, type HeraldOptions } from "../server/herald.js";
+import type { ClientToServerEvents, Message, ServerToClientEvents } from "../shared/protocol.js";
+
+export type RawSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export const ROOT = path.resolve(import.meta.dirname, "..");
+
+export function tempDir(prefix = "herald-test-"): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface TestServer {
+  url: string;
+  herald: Herald;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(overrides: Partial<Config> = {}, options: HeraldOptions = {}): Promise<TestServer> {
+  const dataDir = overrides.dataDir ?? tempDir();
+  const config = loadConfig({}, { port: 0, host: "127.0.0.1", logLevel: "silent", ...overrides, dataDir });
+  const herald = await createHerald(config, options);
+  return {
+    url: herald.url,
+    herald,
+    dataDir,
+    async close() {
+      await herald.close();
+      if (!overrides.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ConnectOptions {
+  clientId?: string;
+  user?: string;
+  token?: string;
+  /** Whatever else to put in `auth`, to test bad handshakes. */
+  auth?: Record<string, unknown>;
+  reconnection?: boolean;
+}
+
+let nextClient = 0;
+
+/** Connects a raw socket.io-client; rejects with the connect_error (its message is the error code). */
+export function connect(url: string, options: ConnectOptions = {}): Promise<RawSocket> {
+  const auth: Record<string, unknown> = options.auth ?? {
+    clientId: options.clientId ?? `c${process.pid}x${nextClient++}`,
+    ...(options.user === undefined ? {} : { user: options.user }),
+    ...(options.token === undefined ? {} : { token: options.token }),
+  };
+  const socket: RawSocket = io(url, {
+    auth,
+    transports: ["websocket"],
+    reconnection: options.reconnection ?? false,
+    forceNew: true,
+  });
+  return new Promise((resolve, reject) => {
+    socket.once("connect", () => resolve(socket));
+    socket.once("connect_error", (err) => {
+      socket.close();
+      reject(err);
+    });
+  });
+}
+
+/** Resolves with the next `event` on the socket, or rejects after `ms`. */
+export function nextEvent<T = unknown>(socket: RawSocket, event: string, ms = 5000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      (socket as unknown as Socket).off(event, on);
+      reject(new Error(`no ${event} within ${ms} ms`));
+    }, ms);
+    const on = (value: T) => {
+      clearTimeout(timer);
+      resolve(value);
+    };
+    (socket as unknown as Socket).once(event, on);
+  });
+}
+
+/**
+ * Collects every delivered message of a socket. With `ack`, acks each batch's last seq per topic
+ * once collected, as a client that processed them would.
+ */
+export function collect(socket: RawSocket, options: { ack?: boolean } = {}) {
+  const messages: Message[] = [];
+  const gaps: { topic: string; from: number; to: number }[] = [];
+  const waiters: { count: number; resolve: () => void }[] = [];
+  socket.on("messages", (batch) => {
+    messages.push(...batch);
+    if (options.ack) {
+      const last = new Map<string, number>();
+      for (const m of batch) last.set(m.topic, m.seq);
+      for (const [topic, seq] of last) socket.emit("ack", { topic, seq });
+    }
+    for (const w of waiters.splice(0)) {
+      if (messages.length >= w.count) w.resolve();
+      else waiters.push(w);
+    }
+  });
+  socket.on("gap", (gap) => gaps.push(gap));
+  return {
+    messages,
+    gaps,
+    /** Resolves once at least `count` messages are in. */
+    until(count: number, ms = 10000): Promise<void> {
+      if (messages.length >= count) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`got ${messages.length} of ${count} messages`)), ms);
+        waiters.push({
+          count,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      });
+    },
+  };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface SpawnedServer {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  /** SIGKILL, and wait until the process is gone. */
+  kill(): Promise<void>;
+  /** SIGTERM, and the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Runs `server/main.ts` in a child process on the given data dir; `port` 0 takes a free one. */
+export function spawnServer(dataDir: string, env: Record<string, string> = {}, port = 0): Promise<SpawnedServer> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "server/main.ts")], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), HERALD_DATA_DIR: dataDir, HERALD_LOG_LEVEL: "error", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 20000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on (http:\/\/[^\s]+)/.exec(output);
+      if (!match) return;
+      clearTimeout(timer);
+      const url = match[1]!;
+      resolve({
+        url,
+        port: Number(new URL(url).port),
+        child,
+        async kill() {
+          child.kill("SIGKILL");
+          await exited;
+        },
+        async stop() {
+          child.kill("SIGTERM");
+          return exited;
+        },
+      });
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${output}`));
+    });
+  });
+}
