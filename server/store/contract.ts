@@ -1,0 +1,191 @@
+/**
+ * The behaviour every Store must have, as one suite that each backend's test file runs against a
+ * factory (the aedes-persistence model): `test/store-sqlite.test.ts` today, PostgreSQL next.
+ */
+import assert from "node:assert/strict";
+import { afterEach, describe, it } from "node:test";
+import type { Message } from "../../shared/protocol.js";
+import type { NewMessage, Store } from "./store.js";
+
+export interface StoreHarness {
+  store: Store;
+  /** Closes the store and opens it again on the same data: what a restart sees. */
+  reopen(): Promise<Store>;
+  /** Moves the harness's clock (the store's `now`). */
+  setNow(ms: number): void;
+  destroy(): Promise<void>;
+}
+
+const msg = (from: string, id: string, topic: string, payload: unknown = { id }): NewMessage => ({
+  id,
+  topic,
+  from,
+  payload,
+  json: JSON.stringify(payload),
+});
+const alice = { user: "alice", clientId: "a1" };
+
+export function storeContract(name: string, factory: () => Promise<StoreHarness>): void {
+  describe(`store contract - ${name}`, () => {
+    let h: StoreHarness | undefined;
+    const open = async () => {
+      h = await factory();
+      return h;
+    };
+    afterEach(async () => {
+      await h?.destroy();
+      h = undefined;
+    });
+
+    it("assigns gapless seqs per topic, from 1, to appends of one turn committed together", async () => {
+      const { store } = await open();
+      const commits: number[] = [];
+      store.onCommit((_s, writes) => commits.push(writes));
+      const results = await Promise.all([
+        ...Array.from({ length: 50 }, (_, i) => store.append(msg("alice", `a${i}`, "room:a"))),
+        ...Array.from({ length: 10 }, (_, i) => store.append(msg("alice", `b${i}`, "room:b"))),
+      ]);
+      assert.deepEqual(
+        results.slice(0, 50).map((r) => r.message.seq),
+        Array.from({ length: 50 }, (_, i) => i + 1),
+      );
+      assert.deepEqual(
+        results.slice(50).map((r) => r.message.seq),
+        Array.from({ length: 10 }, (_, i) => i + 1),
+      );
+      assert.ok(results.every((r) => !r.duplicate));
+      assert.ok(commits.length < 60, `expected group commit, got ${commits.length} commits for 60 appends`);
+      assert.equal(await store.head("room:a"), 50);
+      assert.equal(await store.head("room:none"), 0);
+    });
+
+    it("dedups per publisher: the same (from, id) returns the first copy, on any topic", async () => {
+      const { store } = await open();
+      const first = await store.append(msg("alice", "x1", "room:a", "one"));
+      const again = await store.append(msg("alice", "x1", "room:b", "two"));
+      const other = await store.append(msg("bob", "x1", "room:a", "three"));
+      assert.equal(again.duplicate, true);
+      assert.deepEqual([again.message.topic, again.message.seq, again.message.ts], ["room:a", 1, first.message.ts]);
+      assert.equal(other.duplicate, false);
+      assert.equal(other.message.seq, 2);
+      assert.equal(await store.head("room:b"), 0);
+      const both = await Promise.all([
+        store.append(msg("carol", "y", "room:c")),
+        store.append(msg("carol", "y", "room:c")),
+      ]);
+      assert.deepEqual(
+        both.map((r) => [r.message.seq, r.duplicate]),
+        [
+          [1, false],
+          [1, true],
+        ],
+      );
+    });
+
+    it("keeps ts from decreasing along seq when the clock steps back", async () => {
+      const h = await open();
+      h.setNow(10_000);
+      await h.store.append(msg("alice", "t1", "room:t"));
+      h.setNow(5_000);
+      const second = await h.store.append(msg("alice", "t2", "room:t"));
+      assert.equal(second.message.ts, 10_000);
+    });
+
+    it("reads forward from a seq and pages history both ways", async () => {
+      const { store } = await open();
+      for (let i = 1; i <= 10; i++) await store.append({ ...msg("alice", `h${i}`, "room:h", { i }), key: "k" });
+      const seqs = (ms: Message[]) => ms.map((m) => m.seq);
+      assert.deepEqual(seqs(await store.read("room:h", 3, 4)), [4, 5, 6, 7]);
+      assert.deepEqual(seqs(await store.read("room:h", 10, 4)), []);
+      assert.deepEqual(seqs(await store.history("room:h", { limit: 3 })), [8, 9, 10]);
+      assert.deepEqual(seqs(await store.history("room:h", { before: 5, limit: 3 })), [2, 3, 4]);
+      assert.deepEqual(seqs(await store.history("room:h", { after: 5, limit: 3 })), [6, 7, 8]);
+      assert.deepEqual(seqs(await store.history("room:h", { after: 2, before: 6, limit: 10 })), [3, 4, 5]);
+      const [m] = await store.read("room:h", 0, 1);
+      assert.deepEqual(m, { id: "h1", topic: "room:h", seq: 1, from: "alice", ts: m!.ts, key: "k", payload: { i: 1 } });
+    });
+
+    it("hands each new message to onDurable once, in seq order, and never a duplicate", async () => {
+      const { store } = await open();
+      const seen: string[] = [];
+      store.onDurable((ms) => seen.push(...ms.map((m) => `${m.topic}#${m.seq}`)));
+      await Promise.all([1, 2, 3].map((i) => store.append(msg("alice", `d${i}`, "room:d"))));
+      await store.append(msg("alice", "d1", "room:d"));
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(seen, ["room:d#1", "room:d#2", "room:d#3"]);
+    });
+
+    it("creates, resumes, replays and deletes durable subscriptions", async () => {
+      const { store } = await open();
+      for (let i = 1; i <= 5; i++) await store.append(msg("bob", `s${i}`, "room:s"));
+      assert.deepEqual(await store.subscribe(alice, "room:s"), { head: 5, acked: 5, created: true });
+      await store.append(msg("bob", "s6", "room:s"));
+      assert.deepEqual(await store.subscribe(alice, "room:s"), { head: 6, acked: 5, created: false });
+      await store.ack(alice, "room:s", 6);
+      await store.ack(alice, "room:s", 2);
+      assert.deepEqual(await store.subscriptions(alice), [{ topic: "room:s", acked: 6 }]);
+      assert.deepEqual(await store.subscribe(alice, "room:s", 3), { head: 6, acked: 2, created: false });
+      assert.deepEqual(await store.subscribe(alice, "room:s", 100), { head: 6, acked: 6, created: false });
+      assert.deepEqual(await store.subscribe(alice, "room:new", 4), { head: 0, acked: 0, created: true });
+      await store.unsubscribe(alice, "room:s");
+      assert.deepEqual(await store.subscriptions(alice), [{ topic: "room:new", acked: 0 }]);
+      assert.deepEqual(await store.subscribe(alice, "room:s"), { head: 6, acked: 6, created: true });
+      assert.deepEqual(await store.touchClient(alice, 1), { first: true });
+      assert.deepEqual(await store.touchClient(alice, 2), { first: false });
+    });
+
+    it("keeps seqs, publish ids and cursors across a restart", async () => {
+      const h = await open();
+      await h.store.append(msg("alice", "p1", "room:p"));
+      await h.store.append(msg("alice", "p2", "room:p"));
+      await h.store.subscribe(alice, "room:p");
+      await h.store.ack(alice, "room:p", 1);
+      const store = await h.reopen();
+      assert.equal(await store.head("room:p"), 2);
+      const dup = await store.append(msg("alice", "p1", "room:p"));
+      assert.deepEqual([dup.duplicate, dup.message.seq], [true, 1]);
+      assert.equal((await store.append(msg("alice", "p3", "room:p"))).message.seq, 3);
+      assert.deepEqual(await store.subscriptions(alice), [{ topic: "room:p", acked: 2 }]);
+    });
+
+    it("retention removes the oldest messages by count and age but never reuses a seq", async () => {
+      const h = await open();
+      h.setNow(1_000);
+      for (let i = 1; i <= 4; i++) await h.store.append(msg("alice", `r${i}`, "room:r"));
+      h.setNow(50_000);
+      for (let i = 5; i <= 10; i++) await h.store.append(msg("alice", `r${i}`, "room:r"));
+      const byCount = await h.store.sweep({ olderThan: 0, maxMessages: 8, live: () => false });
+      assert.equal(byCount.messages, 2);
+      assert.deepEqual(
+        (await h.store.read("room:r", 0, 100)).map((m) => m.seq),
+        [3, 4, 5, 6, 7, 8, 9, 10],
+      );
+      await h.store.sweep({ olderThan: 10_000, maxMessages: 100, live: () => false });
+      assert.deepEqual(
+        (await h.store.read("room:r", 0, 100)).map((m) => m.seq),
+        [5, 6, 7, 8, 9, 10],
+      );
+      await h.store.sweep({ olderThan: 60_000, maxMessages: 100, live: () => false });
+      assert.deepEqual(await h.store.read("room:r", 0, 100), []);
+      assert.equal(await h.store.head("room:r"), 10);
+      // Publish ids expired with the sweep: the id is free again, and the seq goes on.
+      const store = await h.reopen();
+      const next = await store.append(msg("alice", "r1", "room:r"));
+      assert.deepEqual([next.duplicate, next.message.seq], [false, 11]);
+    });
+
+    it("retention forgets clients gone longer than the retention, unless they are live", async () => {
+      const { store } = await open();
+      const bob = { user: "bob", clientId: "b1" };
+      await store.touchClient(alice, 1_000);
+      await store.touchClient(bob, 1_000);
+      await store.subscribe(alice, "room:c");
+      await store.subscribe(bob, "room:c");
+      const swept = await store.sweep({ olderThan: 5_000, maxMessages: 100, live: (c) => c.user === "bob" });
+      assert.equal(swept.clients, 1);
+      assert.deepEqual(await store.subscriptions(alice), []);
+      assert.deepEqual(await store.subscriptions(bob), [{ topic: "room:c", acked: 0 }]);
+      assert.deepEqual(await store.touchClient(alice, 6_000), { first: true });
+    });
+  });
+}

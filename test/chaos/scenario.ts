@@ -1,0 +1,226 @@
+/**
+ * The crash scenario: publishers that retry with the same id until answered, durable subscribers
+ * that process each (topic, seq) once and ack after processing, and a server that is SIGKILLed
+ * again and again mid-stream and restarted on the same data dir and port. Afterwards it checks
+ * that every answered publish is in the log exactly once, at the seq it was answered with, with
+ * gapless seqs, and that every subscriber processed every message exactly once, in order.
+ * `test/crash.test.ts` runs a short version, `npm run chaos` a long one.
+ */
+import net from "node:net";
+import { io, type Socket } from "socket.io-client";
+import type { ClientToServerEvents, Message, ServerToClientEvents } from "../../shared/protocol.js";
+import { type SpawnedServer, sleep, spawnServer, tempDir } from "../helpers.js";
+
+type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export interface ChaosOptions {
+  kills: number;
+  /** Messages per publisher. */
+  messages: number;
+  publishers?: number;
+  subscribers?: number;
+  topics?: string[];
+  /** Publishes in flight per publisher. */
+  window?: number;
+  log?: (line: string) => void;
+}
+
+export interface ChaosReport {
+  published: number;
+  kills: number;
+  /** Per topic, the head after the run. */
+  heads: Record<string, number>;
+  /** Everything that went wrong; empty when every check held. */
+  violations: string[];
+  checks: string[];
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function client(url: string, user: string, clientId: string): Client {
+  return io(url, {
+    auth: { clientId, user },
+    transports: ["websocket"],
+    reconnectionDelay: 50,
+    reconnectionDelayMax: 300,
+    forceNew: true,
+  });
+}
+
+/** Publishes until the server answers, reusing the id on every retry so the server can dedup. */
+async function publishUntilAnswered(
+  socket: Client,
+  args: { id: string; topic: string; payload: unknown; key: string },
+) {
+  for (;;) {
+    try {
+      const reply = await socket.timeout(1500).emitWithAck("publish", args);
+      if (reply.ok) return reply;
+      if (reply.error.code !== "INTERNAL" && reply.error.code !== "RATE_LIMITED") {
+        throw new Error(`publish ${args.id} refused: ${reply.error.code}`);
+      }
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith("publish ")) throw err;
+      // A timeout: the server died or the socket dropped. Retry the same id.
+    }
+    await sleep(20);
+  }
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
+  const log = options.log ?? (() => {});
+  const topics = options.topics ?? ["room:chaos-a", "room:chaos-b"];
+  const publisherCount = options.publishers ?? 2;
+  const subscriberCount = options.subscribers ?? 2;
+  const window = options.window ?? 16;
+  const dataDir = tempDir("herald-chaos-");
+  const port = await freePort();
+  let server: SpawnedServer = await spawnServer(dataDir, {}, port);
+  const url = server.url;
+  const violations: string[] = [];
+
+  // Durable subscribers, subscribed before anything is published so they must see every seq.
+  const subscribers = await Promise.all(
+    Array.from({ length: subscriberCount }, async (_, i) => {
+      const socket = client(url, `sub${i}`, `sub${i}`);
+      const last = new Map<string, number>(topics.map((t) => [t, 0]));
+      const processed = new Map<string, string[]>(topics.map((t) => [t, []]));
+      socket.on("messages", (batch: Message[]) => {
+        for (const m of batch) {
+          const seen = last.get(m.topic) ?? 0;
+          if (m.seq <= seen) continue; // redelivered after a reconnect: already processed
+          if (m.seq !== seen + 1) violations.push(`sub${i}: ${m.topic} jumped from ${seen} to ${m.seq}`);
+          last.set(m.topic, m.seq);
+          processed.get(m.topic)?.push(`${m.from}/${m.id}`);
+        }
+        const tail = new Map<string, number>();
+        for (const m of batch) tail.set(m.topic, m.seq);
+        for (const [topic, seq] of tail) socket.emit("ack", { topic, seq });
+      });
+      socket.on("gap", (gap) => violations.push(`sub${i}: unexpected gap ${JSON.stringify(gap)}`));
+      await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+      for (const topic of topics) {
+        const reply = await socket.emitWithAck("subscribe", { topic });
+        if (!reply.ok || reply.acked !== 0)
+          violations.push(`sub${i}: subscribe ${topic} answered ${JSON.stringify(reply)}`);
+      }
+      return { socket, last, processed };
+    }),
+  );
+
+  // Publishers: each keeps `window` publishes in flight and retries each until it is answered.
+  // They publish only what the kill loop has released, so that every kill lands mid-stream.
+  const answered = new Map<string, { topic: string; seq: number }>();
+  let released = 0;
+  const publishers = Array.from({ length: publisherCount }, (_, p) => {
+    const socket = client(url, `pub${p}`, `pub${p}`);
+    let next = 0;
+    const worker = async () => {
+      while (next < options.messages) {
+        if (next >= released) {
+          await sleep(5);
+          continue;
+        }
+        const n = next++;
+        const id = `p${p}-${n}`;
+        const topic = topics[n % topics.length]!;
+        const reply = await publishUntilAnswered(socket, { id, topic, payload: { p, n }, key: `k${n % 7}` });
+        answered.set(`pub${p}/${id}`, { topic, seq: reply.seq });
+      }
+    };
+    return { socket, done: Promise.all(Array.from({ length: window }, worker)) };
+  });
+
+  const slice = Math.ceil(options.messages / (options.kills + 1));
+  for (let k = 1; k <= options.kills; k++) {
+    released = Math.min(options.messages, k * slice);
+    // Kill once about half of this slice is answered: the rest is in flight or not yet sent.
+    const target = publisherCount * (released - slice / 2);
+    while (answered.size < target) await sleep(2);
+    await sleep(Math.random() * 20);
+    await server.kill();
+    log(`kill ${k}/${options.kills}: SIGKILL after ${answered.size} answered publishes`);
+    server = await spawnServer(dataDir, {}, port);
+  }
+  released = options.messages;
+  await Promise.all(publishers.map((p) => p.done));
+  log(`all ${answered.size} publishes answered`);
+
+  // Read the whole log back.
+  const reader = client(url, "reader", "reader");
+  await new Promise<void>((resolve) => reader.once("connect", () => resolve()));
+  const heads: Record<string, number> = {};
+  const logs = new Map<string, Message[]>();
+  for (const topic of topics) {
+    const all: Message[] = [];
+    for (;;) {
+      const reply = await reader.emitWithAck("history", { topic, after: all.length, limit: 500 });
+      if (!reply.ok) throw new Error(`history failed: ${reply.error.code}`);
+      heads[topic] = reply.head;
+      if (reply.messages.length === 0) break;
+      all.push(...reply.messages);
+    }
+    logs.set(topic, all);
+  }
+
+  // Wait for the subscribers to catch up with the heads.
+  const deadline = Date.now() + 30000;
+  while (Date.now() < deadline && subscribers.some((s) => topics.some((t) => (s.last.get(t) ?? 0) < heads[t]!))) {
+    await sleep(50);
+  }
+
+  const checks: string[] = [];
+  const total = publisherCount * options.messages;
+  for (const [topic, all] of logs) {
+    all.forEach((m, i) => {
+      if (m.seq !== i + 1) violations.push(`${topic}: log has seq ${m.seq} at position ${i + 1}`);
+    });
+    if (all.length !== heads[topic]) violations.push(`${topic}: ${all.length} messages but head ${heads[topic]}`);
+  }
+  const inLog = new Map<string, { topic: string; seq: number }>();
+  for (const [topic, all] of logs) {
+    for (const m of all) {
+      const key = `${m.from}/${m.id}`;
+      if (inLog.has(key)) violations.push(`${key} is in the log twice`);
+      inLog.set(key, { topic, seq: m.seq });
+    }
+  }
+  if (answered.size !== total) violations.push(`${answered.size} of ${total} publishes answered`);
+  for (const [key, where] of answered) {
+    const found = inLog.get(key);
+    if (!found) violations.push(`answered ${key} (${where.topic}#${where.seq}) is not in the log`);
+    else if (found.seq !== where.seq || found.topic !== where.topic) {
+      violations.push(
+        `answered ${key} as ${where.topic}#${where.seq} but the log has it at ${found.topic}#${found.seq}`,
+      );
+    }
+  }
+  if (inLog.size !== answered.size)
+    violations.push(`the log holds ${inLog.size} messages for ${answered.size} publishes`);
+  checks.push(`${answered.size} publishes answered; each is in the log once, at the seq it was answered with`);
+  checks.push(`seqs gapless: ${topics.map((t) => `${t} 1..${heads[t]}`).join(", ")}`);
+
+  subscribers.forEach((s, i) => {
+    for (const topic of topics) {
+      const got = s.processed.get(topic) ?? [];
+      const want = (logs.get(topic) ?? []).map((m) => `${m.from}/${m.id}`);
+      if (got.length !== want.length || got.some((id, j) => id !== want[j])) {
+        violations.push(`sub${i}: processed ${got.length} of ${want.length} on ${topic}, not the log's order`);
+      }
+    }
+  });
+  checks.push(`${subscriberCount} durable subscribers each processed every message exactly once, in seq order`);
+
+  for (const s of [...subscribers, ...publishers]) s.socket.close();
+  reader.close();
+  const code = await server.stop();
+  if (code !== 0) violations.push(`the server exited with ${code} on SIGTERM`);
+  checks.push("the server stopped gracefully on SIGTERM");
+  return { published: answered.size, kills: options.kills, heads, violations, checks };
+}
