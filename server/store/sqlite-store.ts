@@ -19,6 +19,7 @@ import Database from "better-sqlite3";
 import { HeraldError } from "../../shared/errors.js";
 import type { Message } from "../../shared/protocol.js";
 import type { Durability } from "../config.js";
+import { Checkpointer } from "./checkpointer.js";
 import type {
   AppendResult,
   ClientKey,
@@ -35,6 +36,8 @@ export interface SqliteStoreOptions {
   durability: Durability;
   /** The clock; tests of retention pass their own. */
   now?: () => number;
+  /** Storage faults that answer no request (a failed checkpoint), for the logs. */
+  onError?: (message: string) => void;
 }
 
 interface MessageRow {
@@ -86,6 +89,7 @@ export class SqliteStore implements Store {
   private readonly durability: Durability;
   private readonly now: () => number;
   private walFd: number | undefined;
+  private readonly checkpointer: Checkpointer;
 
   /** Assigned heads and last ts per topic, ahead of the durable ones while a batch is in flight. */
   private readonly heads = new Map<string, { head: number; lastTs: number }>();
@@ -115,7 +119,11 @@ export class SqliteStore implements Store {
     // See the header: `full` adds an fdatasync of the WAL off the event loop.
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("busy_timeout = 5000");
+    // Checkpoints run in a worker thread (checkpointer.ts), never inside a commit on the event loop.
+    this.db.pragma("wal_autocheckpoint = 0");
+    this.db.pragma("journal_size_limit = 67108864");
     this.db.exec(SCHEMA);
+    this.checkpointer = new Checkpointer(this.db.name, options.onError ?? (() => {}));
     this.stmt = this.prepare();
     for (const row of this.db.prepare("SELECT name, head, last_ts FROM topics").all() as {
       name: string;
@@ -449,6 +457,7 @@ export class SqliteStore implements Store {
       this.settleIdle();
     });
     this.closed = true;
+    await this.checkpointer.close();
     if (this.walFd !== undefined) fs.closeSync(this.walFd);
     this.db.close();
   }
