@@ -8,8 +8,11 @@ import { ID_RE, NAME_RE } from "./topics.js";
 
 const id = z.string().regex(ID_RE, "1-64 chars of [A-Za-z0-9_-]");
 const name = z.string().regex(NAME_RE, "1-64 chars of [A-Za-z0-9._-], starting with a letter or digit");
-/** Any string: its form is checked by parseTopic, so that a bad one is INVALID_TOPIC, not BAD_REQUEST. */
-const topic = z.string().max(512);
+/**
+ * Any string: its form, length included, is checked by parseTopic, so that a bad one is
+ * INVALID_TOPIC, not BAD_REQUEST (PROTOCOL: a name outside the topic forms is INVALID_TOPIC).
+ */
+const topic = z.string();
 const seq = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const key = z.string().min(1).max(128);
 /** `payload` is required but may be any JSON value; `undefined` cannot cross the wire, so absent means missing. */

@@ -34,8 +34,11 @@ export function parseTopic(name: string): Topic | undefined {
     const cut = rest.lastIndexOf(":");
     if (cut < 0) return undefined;
     const group = rest.slice(cut + 1);
-    const inner = parseTopic(rest.slice(0, cut));
-    if (!inner || inner.kind === "dead" || !NAME_RE.test(group)) return undefined;
+    const innerName = rest.slice(0, cut);
+    // Refused before recursing, so that a hostile "dead:dead:dead:..." cannot exhaust the stack.
+    if (innerName.startsWith("dead:") || !NAME_RE.test(group)) return undefined;
+    const inner = parseTopic(innerName);
+    if (!inner || inner.kind === "dead") return undefined;
     return { kind: "dead", topic: inner, group };
   }
   return undefined;
