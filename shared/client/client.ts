@@ -1,0 +1,505 @@
+/**
+ * HeraldClient: one connection of a (user, clientId) to a Herald server, for browsers and Node.
+ *
+ * The connection is an explicit state machine, every change made by one `setState` that emits
+ * `{ from, to, reason }`:
+ *
+ *   disconnected --connect()--> connecting --connect--> connected
+ *        ^                          |                      |
+ *        +---- backoff timer <------+ connect_error        | disconnect
+ *        +---------------------------------------------------+
+ *   any --close() / REPLACED / UNAUTHORIZED / BAD_REQUEST--> closed (final)
+ *
+ * socket.io's own reconnection is off: each attempt is a fresh socket made here, so that the
+ * backoff, the resend of the outbox and the re-subscribe all follow from this one state machine.
+ * After every connect: re-subscribe (the server resumes durable subscriptions by itself, so this
+ * is a no-op there, but it confirms each topic's position), then resend the outbox in order with
+ * the same ids (the server deduplicates), then whatever else waited for a connection.
+ */
+import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
+import { type Err, HeraldError, isErrorCode } from "../errors.js";
+import type {
+  ClientToServerEvents,
+  GapEvent,
+  HistoryOk,
+  Message,
+  PresenceEvent,
+  PublishOk,
+  Reply,
+  ServerToClientEvents,
+  SignalEvent,
+} from "../protocol.js";
+import type { PublishArgs } from "../schemas.js";
+import { Backoff, type BackoffOptions } from "./backoff.js";
+import { Emitter } from "./emitter.js";
+import { MemoryOutboxStorage, Outbox, type OutboxStorage, type PendingPublish } from "./outbox.js";
+import { type MessageHandler, type SubscribeOptions, Subscription, type SubscriptionHost } from "./subscription.js";
+
+export type ClientState = "disconnected" | "connecting" | "connected" | "closed";
+
+export interface StateChange {
+  from: ClientState;
+  to: ClientState;
+  /** Why: "connect", "connected", "retry", "closed", an error code, or socket.io's disconnect reason. */
+  reason: string;
+}
+
+export type HeraldClientEvents = {
+  state: (change: StateChange) => void;
+  /** REPLACED, a refused handshake, a refused re-subscribe, a refused publish nobody awaited, a handler that threw. */
+  error: (err: HeraldError) => void;
+  signal: (signal: SignalEvent) => void;
+  presence: (presence: PresenceEvent) => void;
+  /** Retention removed messages of a subscribed topic before this client got them. */
+  gap: (gap: GapEvent) => void;
+  /** The outbox changed; the argument is what `pending()` returns now. */
+  pending: (list: PendingPublish[]) => void;
+};
+
+export interface HeraldClientOptions {
+  /** The server, e.g. `http://127.0.0.1:3000`. */
+  url: string;
+  /** 1-64 chars of `[A-Za-z0-9_-]`, kept across reconnects and restarts: durable state belongs to (user, clientId). */
+  clientId: string;
+  /** The user id in `dev` auth. */
+  user?: string;
+  /** The JWT in `jwt` auth; a function is asked again before every connection attempt (tokens expire). */
+  token?: string | (() => string | Promise<string>);
+  /** Where unanswered publishes are kept. @default in memory */
+  outbox?: OutboxStorage;
+  /** Passed to socket.io-client; `reconnection`, `autoConnect`, `forceNew` and `auth` are the client's own. */
+  socketOptions?: Partial<ManagerOptions & SocketOptions>;
+  /** Reconnect delays. @default { baseMs: 250, capMs: 10000 } */
+  backoff?: BackoffOptions;
+}
+
+export interface PublishOptions {
+  /** @default crypto.randomUUID() */
+  id?: string;
+  /** Ordering key (PROTOCOL.md "Groups"). */
+  key?: string;
+}
+
+export interface HistoryOptions {
+  before?: number;
+  after?: number;
+  limit?: number;
+}
+
+type HeraldSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** Handshake refusals that no retry can cure (PROTOCOL.md "Transport"). */
+const FATAL_CONNECT_ERRORS = new Set(["UNAUTHORIZED", "BAD_REQUEST"]);
+/** How long `close()` waits for acks in flight to be answered. */
+const CLOSE_ACK_WAIT_MS = 1000;
+
+/** A request that waits for a connection and is sent again after a reconnect until answered. */
+interface Call {
+  event: "history" | "presence" | "unsubscribe";
+  args: object;
+  sentOn: number;
+  resolve(reply: object): void;
+  reject(err: unknown): void;
+}
+
+export class HeraldClient extends Emitter<HeraldClientEvents> {
+  private _state: ClientState = "disconnected";
+  private socket: HeraldSocket | undefined;
+  /** Counts established connections; the outbox and calls remember which one they were sent on. */
+  private connection = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly backoff: Backoff;
+  private readonly outbox: Outbox;
+  /** One per topic; also for streams the server resumed before the application subscribed again. */
+  private readonly subs = new Map<string, Subscription>();
+  private readonly calls = new Set<Call>();
+  /** One-way publishes made while offline, sent on the next connect. */
+  private readonly oneWay: PublishArgs[] = [];
+  /** Acks sent and not answered yet, with what settles each (close() waits for them briefly). */
+  private readonly acksInFlight = new Map<Promise<void>, () => void>();
+  private readonly host: SubscriptionHost;
+
+  constructor(private readonly options: HeraldClientOptions) {
+    super();
+    this.backoff = new Backoff(options.backoff);
+    this.outbox = new Outbox(options.outbox ?? new MemoryOutboxStorage(), () => this.emit("pending", this.pending()));
+    this.host = {
+      sendAck: (topic, seq) => this.sendAck(topic, seq),
+      gapProcessed: (gap) => this.emit("gap", gap),
+      handlerFailed: (err) => this.emit("error", err),
+      unsubscribe: (sub) => this.removeSubscription(sub),
+    };
+  }
+
+  get state(): ClientState {
+    return this._state;
+  }
+
+  get clientId(): string {
+    return this.options.clientId;
+  }
+
+  /** Connects, and from then on reconnects by itself with the backoff until `close()`. */
+  connect(): void {
+    if (this._state === "closed") throw new HeraldError("UNAVAILABLE", "the client is closed");
+    if (this._state !== "disconnected") return;
+    this.clearRetry();
+    this.open("connect");
+  }
+
+  /**
+   * Publishes and resolves with the server's reply; rejects with a HeraldError when it refuses.
+   * Offline, the publish waits in the outbox; unanswered when the connection drops, it is sent
+   * again with the same id after the reconnect, in the original order.
+   */
+  publish(topic: string, payload: unknown, options: PublishOptions = {}): Promise<PublishOk> {
+    if (this._state === "closed") return Promise.reject(closedError());
+    const pending: PendingPublish = { id: options.id ?? randomId(), topic, payload, createdAt: Date.now() };
+    if (options.key !== undefined) pending.key = options.key;
+    const result = this.outbox.add(pending);
+    this.flushOutbox();
+    return result;
+  }
+
+  /** A one-way publish: no reply, nothing said when refused. Offline it waits for the next connect. */
+  send(topic: string, payload: unknown, options: PublishOptions = {}): void {
+    if (this._state === "closed") throw closedError();
+    const args: PublishArgs = { id: options.id ?? randomId(), topic, payload: asPayload(payload) };
+    if (options.key !== undefined) args.key = options.key;
+    if (this.socket && this._state === "connected") this.socket.emit("publish", args);
+    else this.oneWay.push(args);
+  }
+
+  /**
+   * Subscribes `handler` to a topic; resolves once the server confirmed it. Messages are handed
+   * over in seq order, one at a time, each processed exactly once; see subscription.ts.
+   */
+  subscribe(topic: string, handler: MessageHandler, options: SubscribeOptions = {}): Promise<Subscription> {
+    if (this._state === "closed") return Promise.reject(closedError());
+    let sub = this.subs.get(topic);
+    if (sub?.attached) {
+      return Promise.reject(new HeraldError("BAD_REQUEST", `already subscribed to ${topic} on this client`));
+    }
+    if (!sub || sub.state === "unsubscribed") {
+      sub = new Subscription(topic, this.host);
+      this.subs.set(topic, sub);
+    }
+    const confirmed = sub.attach(handler, options);
+    if (this.socket && this._state === "connected") this.sendSubscribe(this.socket, sub);
+    return confirmed;
+  }
+
+  history(topic: string, options: HistoryOptions = {}): Promise<HistoryOk> {
+    return this.call<HistoryOk>("history", { topic, ...options });
+  }
+
+  /** The users with a live connection subscribed to the topic. */
+  async presence(topic: string): Promise<string[]> {
+    const { users } = await this.call<{ users: string[] }>("presence", { topic });
+    return users;
+  }
+
+  /** Fire-and-forget (typing indicators): dropped when offline, since a late signal is a wrong one. */
+  signal(topic: string, payload: unknown): void {
+    if (this.socket && this._state === "connected") this.socket.emit("signal", { topic, payload: asPayload(payload) });
+  }
+
+  /** The publishes not answered yet, oldest first (the web app shows them as "pending"). */
+  pending(): PendingPublish[] {
+    return this.outbox.list();
+  }
+
+  /**
+   * Stops for good: waits briefly for acks in flight, disconnects, and fails whatever waits. The
+   * outbox's storage keeps unanswered publishes for the next client that opens it.
+   */
+  async close(): Promise<void> {
+    if (this._state === "closed") return;
+    for (const sub of this.subs.values()) sub.stop("closed");
+    if (this.acksInFlight.size > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.acksInFlight.keys()]),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, CLOSE_ACK_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    this.shutdown("closed");
+  }
+
+  // ---- the state machine ---------------------------------------------------------------------
+
+  private setState(to: ClientState, reason: string): void {
+    const from = this._state;
+    if (from === to || from === "closed") return;
+    this._state = to;
+    this.emit("state", { from, to, reason });
+  }
+
+  /** One connection attempt on a fresh socket. */
+  private open(reason: string): void {
+    this.setState("connecting", reason);
+    const { clientId, user, token } = this.options;
+    const socket: HeraldSocket = io(this.options.url, {
+      ...this.options.socketOptions,
+      autoConnect: false,
+      reconnection: false,
+      forceNew: true,
+      auth: (cb: (data: object) => void) => {
+        const auth: { clientId: string; user?: string; token?: string } = { clientId };
+        if (user !== undefined) auth.user = user;
+        if (typeof token === "string") auth.token = token;
+        if (typeof token !== "function") return cb(auth);
+        Promise.resolve()
+          .then(token)
+          .then(
+            (t) => cb({ ...auth, token: t }),
+            () => cb(auth), // the server then refuses with UNAUTHORIZED, which is final
+          );
+      },
+    });
+    this.socket = socket;
+
+    socket.on("connect", () => {
+      if (socket === this.socket) this.onConnect(socket);
+    });
+    socket.on("connect_error", (err: Error & { data?: unknown }) => {
+      if (socket === this.socket) this.onConnectError(err);
+    });
+    socket.on("disconnect", (why) => {
+      if (socket === this.socket) this.onDisconnect(why);
+    });
+    socket.on("error", (err) => {
+      if (socket !== this.socket) return;
+      const error = toHeraldError(err);
+      // PROTOCOL: a client must not reconnect with the same clientId after REPLACED.
+      if (error.code === "REPLACED") this.shutdown("REPLACED");
+      this.emit("error", error);
+    });
+    socket.on("messages", (batch) => {
+      if (socket === this.socket) this.onMessages(batch);
+    });
+    socket.on("gap", (gap) => {
+      if (socket !== this.socket || gap.group !== undefined) return;
+      this.stream(gap.topic).pushGap(gap);
+    });
+    socket.on("signal", (signal) => {
+      if (socket === this.socket) this.emit("signal", signal);
+    });
+    socket.on("presence", (presence) => {
+      if (socket === this.socket) this.emit("presence", presence);
+    });
+    socket.connect();
+  }
+
+  private onConnect(socket: HeraldSocket): void {
+    this.connection++;
+    this.backoff.reset();
+    this.setState("connected", "connected");
+    for (const sub of this.subs.values()) {
+      if (sub.attached && sub.state !== "unsubscribed") this.sendSubscribe(socket, sub);
+    }
+    this.flushOutbox();
+    for (const call of this.calls) this.sendCall(socket, call);
+  }
+
+  private onConnectError(err: Error & { data?: unknown }): void {
+    this.dropSocket();
+    if (FATAL_CONNECT_ERRORS.has(err.message)) {
+      const error = toHeraldError(err.data ?? { code: err.message, message: err.message });
+      this.shutdown(error.code);
+      this.emit("error", error);
+      return;
+    }
+    // The server is down or unreachable: keep trying.
+    this.setState("disconnected", "connect_error");
+    this.scheduleRetry();
+  }
+
+  private onDisconnect(why: string): void {
+    this.dropSocket();
+    for (const sub of this.subs.values()) sub.connectionLost();
+    this.setState("disconnected", why);
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this._state !== "disconnected") return;
+    this.clearRetry();
+    // Not unref'd: a CLI `sub` waiting for its server to come back has nothing else keeping it alive.
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this._state === "disconnected") this.open("retry");
+    }, this.backoff.next());
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  private dropSocket(): void {
+    const socket = this.socket;
+    this.socket = undefined;
+    if (!socket) return;
+    socket.off();
+    socket.disconnect();
+    // A dropped connection never answers its acks; they are sent again on the next one.
+    for (const settle of this.acksInFlight.values()) settle();
+    this.acksInFlight.clear();
+  }
+
+  /** Final: no more reconnects; everything waiting fails. */
+  private shutdown(reason: string): void {
+    if (this._state === "closed") return;
+    this.clearRetry();
+    this.setState("closed", reason);
+    this.dropSocket();
+    const err = closedError(reason);
+    this.outbox.failAll(err);
+    for (const call of this.calls) call.reject(err);
+    this.calls.clear();
+    for (const sub of this.subs.values()) sub.stop(reason, err);
+    this.subs.clear();
+    this.oneWay.length = 0;
+  }
+
+  // ---- subscriptions -------------------------------------------------------------------------
+
+  /** The subscription of a topic; a handler-less one for a stream the server resumed by itself. */
+  private stream(topic: string): Subscription {
+    let sub = this.subs.get(topic);
+    if (!sub) {
+      // Held, not acked, until the application subscribes to the topic again; bounded by the
+      // server's in-flight window (PROTOCOL: Delivery 3).
+      sub = new Subscription(topic, this.host);
+      this.subs.set(topic, sub);
+    }
+    return sub;
+  }
+
+  private onMessages(batch: Message[]): void {
+    for (const message of batch) {
+      if (message.group !== undefined) continue; // consumer groups are not part of this SDK yet
+      this.stream(message.topic).pushMessage(message);
+    }
+  }
+
+  private sendSubscribe(socket: HeraldSocket, sub: Subscription): void {
+    const args = sub.subscribeArgs();
+    socket.emit("subscribe", args, (reply) => {
+      if (this.subs.get(sub.topic) !== sub) return;
+      if (reply.ok) {
+        // A reply from an older connection still tells the position; the new one re-sends anyway.
+        sub.subscribed({ head: reply.head, acked: reply.acked }, args.from !== undefined);
+        return;
+      }
+      const err = HeraldError.fromWire(reply.error);
+      if (sub.state === "unsubscribed" || !sub.refused(err)) this.emit("error", err);
+      if (sub.state === "unsubscribed") this.subs.delete(sub.topic);
+    });
+  }
+
+  private async removeSubscription(sub: Subscription): Promise<void> {
+    try {
+      await this.call("unsubscribe", { topic: sub.topic });
+    } finally {
+      // Messages that arrived before the reply are dropped with the held stream.
+      if (this.subs.get(sub.topic) === sub || !this.subs.get(sub.topic)?.attached) this.subs.delete(sub.topic);
+    }
+  }
+
+  private sendAck(topic: string, seq: number): boolean {
+    const socket = this.socket;
+    if (!socket || this._state !== "connected") return false;
+    let settle = () => {};
+    const answered = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    this.acksInFlight.set(answered, settle);
+    socket.emit("ack", { topic, seq }, () => {
+      this.acksInFlight.delete(answered);
+      settle();
+    });
+    return true;
+  }
+
+  // ---- outbox and calls ----------------------------------------------------------------------
+
+  private flushOutbox(): void {
+    void this.outbox.ready.then(() => {
+      const socket = this.socket;
+      if (!socket || this._state !== "connected") return;
+      // PROTOCOL: the server dedups by (user, id), so a resend of an answered publish is harmless.
+      for (const pending of this.outbox.takeUnsent(this.connection)) {
+        const args: PublishArgs = { id: pending.id, topic: pending.topic, payload: asPayload(pending.payload) };
+        if (pending.key !== undefined) args.key = pending.key;
+        socket.emit("publish", args, (reply) => {
+          if (reply.ok) {
+            this.outbox.resolve(pending.id, { seq: reply.seq, ts: reply.ts, duplicate: reply.duplicate });
+            return;
+          }
+          const err = HeraldError.fromWire(reply.error);
+          if (!this.outbox.reject(pending.id, err)) this.emit("error", err);
+        });
+      }
+      for (const args of this.oneWay.splice(0)) socket.emit("publish", args);
+    });
+  }
+
+  private call<T extends object>(event: Call["event"], args: object): Promise<T> {
+    if (this._state === "closed") return Promise.reject(closedError());
+    return new Promise<T>((resolve, reject) => {
+      const call: Call = { event, args, sentOn: 0, resolve: resolve as (reply: object) => void, reject };
+      this.calls.add(call);
+      if (this.socket && this._state === "connected") this.sendCall(this.socket, call);
+    });
+  }
+
+  private sendCall(socket: HeraldSocket, call: Call): void {
+    if (call.sentOn === this.connection) return;
+    call.sentOn = this.connection;
+    // One cast for three events whose argument and reply types the public methods already fix.
+    const emit = socket.emit.bind(socket) as unknown as (
+      event: string,
+      args: object,
+      ack: (reply: Reply<object>) => void,
+    ) => void;
+    emit(call.event, call.args, (reply) => {
+      if (!this.calls.delete(call)) return;
+      if (reply.ok) {
+        const { ok: _, ...rest } = reply;
+        call.resolve(rest);
+      } else {
+        call.reject(HeraldError.fromWire(reply.error));
+      }
+    });
+  }
+}
+
+/** The schemas type a payload as "anything but undefined"; the server checks it, so the SDK need not. */
+const asPayload = (payload: unknown) => payload as PublishArgs["payload"];
+
+function closedError(reason = "closed"): HeraldError {
+  return new HeraldError("UNAVAILABLE", `the client is closed (${reason})`);
+}
+
+function toHeraldError(err: unknown): HeraldError {
+  const e = err as Partial<Err> | undefined;
+  if (e && isErrorCode(e.code)) return HeraldError.fromWire({ ...e, code: e.code, message: e.message ?? e.code });
+  return new HeraldError("INTERNAL", "malformed error from the server", { cause: err });
+}
+
+/** A message id: a UUID, also where `crypto.randomUUID` is missing (plain-http pages). */
+export function randomId(): string {
+  const c = globalThis.crypto;
+  if (typeof c?.randomUUID === "function") return c.randomUUID();
+  const bytes = new Uint8Array(16);
+  c.getRandomValues(bytes);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

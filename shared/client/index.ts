@@ -1,0 +1,21 @@
+/** The Herald SDK's public entry (browsers and Node): only re-exports. */
+
+export type { Err, ErrorCode } from "../errors.js";
+export { HeraldError } from "../errors.js";
+export type { GapEvent, HistoryOk, Message, PresenceEvent, PublishOk, SignalEvent } from "../protocol.js";
+export type { BackoffOptions } from "./backoff.js";
+export { BACKOFF_DEFAULTS, Backoff, backoffDelay } from "./backoff.js";
+export type {
+  ClientState,
+  HeraldClientEvents,
+  HeraldClientOptions,
+  HistoryOptions,
+  PublishOptions,
+  StateChange,
+} from "./client.js";
+export { HeraldClient, randomId } from "./client.js";
+export { Emitter } from "./emitter.js";
+export type { OutboxStorage, PendingPublish } from "./outbox.js";
+export { MemoryOutboxStorage } from "./outbox.js";
+export type { GapHandler, MessageHandler, SubscribeOptions, SubscriptionState } from "./subscription.js";
+export { ACK_EVERY, Subscription } from "./subscription.js";
