@@ -12,12 +12,19 @@ export class Presence {
   private readonly topics = new Map<string, Map<string, Set<Session>>>();
   /** Every live session, for `presence` of `broadcast`. */
   private readonly online = new Map<string, Set<Session>>();
+  /**
+   * The topics each session has joined, so that `disconnect` leaves them all: a REPLACED session's
+   * deliveries stop at once, but it must stay in the topics until its successor has joined them.
+   */
+  private readonly joined = new Map<Session, Set<string>>();
 
   connect(session: Session): void {
     addTo(this.online, session.user, session);
   }
 
+  /** Leaves every topic the session joined, then goes offline. */
   disconnect(session: Session): void {
+    for (const topic of [...(this.joined.get(session) ?? [])]) this.leave(topic, session);
     removeFrom(this.online, session.user, session);
   }
 
@@ -28,10 +35,18 @@ export class Presence {
       users = new Map();
       this.topics.set(topic, users);
     }
+    let topics = this.joined.get(session);
+    if (!topics) {
+      topics = new Set();
+      this.joined.set(session, topics);
+    }
+    topics.add(topic);
     if (addTo(users, session.user, session)) this.announce(topic, users, session.user, true);
   }
 
   leave(topic: string, session: Session): void {
+    const topics = this.joined.get(session);
+    if (topics?.delete(topic) && topics.size === 0) this.joined.delete(session);
     const users = this.topics.get(topic);
     if (!users) return;
     if (removeFrom(users, session.user, session)) this.announce(topic, users, session.user, false);

@@ -76,11 +76,11 @@ export function pumpAll(ctx: Context, session: Session): void {
   for (const stream of session.streams.values()) ctx.delivery.pump(stream);
 }
 
-/** Ends a session's delivery and presence (disconnect, or REPLACED once the new one has joined). */
+/**
+ * Ends a session's delivery and presence (disconnect, or REPLACED once the new one has joined: its
+ * streams are detached by then, which is why presence keeps its own list of the session's topics).
+ */
 export function drop(ctx: Context, session: Session): void {
-  for (const stream of [...session.streams.values()]) {
-    ctx.delivery.detach(stream);
-    ctx.presence.leave(stream.topic, session);
-  }
+  for (const stream of [...session.streams.values()]) ctx.delivery.detach(stream);
   ctx.presence.disconnect(session);
 }
