@@ -66,6 +66,8 @@ const HANDLERS: Record<ClientEvent, Handler> = {
   rollback: { schema: rollbackSchema, run: notYet("rollback (transactions)") },
 };
 const KNOWN = new Set<string>(CLIENT_EVENTS);
+/** The handshake's `auth` object: `io(url, { auth: { clientId, token?, user? } })`. */
+const AUTH_FIELDS = new Set(["clientId", "token", "user"]);
 
 export class Hub {
   /** The live session of each (user, clientId). */
@@ -96,6 +98,11 @@ export class Hub {
   /** Authenticates, replaces an older connection of the same client, and resumes its subscriptions. */
   private async handshake(socket: HeraldSocket): Promise<void> {
     const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
+    // PROTOCOL: optional fields are absent, never null; an unknown field is BAD_REQUEST.
+    for (const [field, value] of Object.entries(auth)) {
+      if (!AUTH_FIELDS.has(field)) throw new HeraldError("BAD_REQUEST", `auth.${field}: unknown field`);
+      if (value === null) throw new HeraldError("BAD_REQUEST", `auth.${field}: null; leave it out instead`);
+    }
     const { clientId } = auth;
     if (typeof clientId !== "string" || !ID_RE.test(clientId)) {
       throw new HeraldError("BAD_REQUEST", "auth.clientId: 1-64 chars of [A-Za-z0-9_-]");
