@@ -1,0 +1,63 @@
+/**
+ * The `herald` command (bin/herald.js runs the built copy of this file): `serve`, and the client
+ * commands `pub`, `sub` and `history`, which speak to a server through the SDK. Errors go to
+ * stderr with a non-zero exit: 2 for a usage error, 1 for a refusal or an unreachable server.
+ */
+import { history } from "./history.js";
+import { CliError, EXIT_USAGE, fromHerald } from "./options.js";
+import { pub } from "./pub.js";
+import { serve } from "./serve.js";
+import { sub } from "./sub.js";
+
+const COMMANDS = new Map<string, (args: string[]) => Promise<void>>([
+  ["serve", serve],
+  ["pub", pub],
+  ["sub", sub],
+  ["history", history],
+]);
+
+const HELP = `Usage: herald COMMAND [options]
+
+Commands:
+  serve               run a Herald server
+  pub TOPIC JSON      publish a message and print the reply
+  sub TOPIC           print messages as JSON lines until Ctrl-C (durable: resumes where it stopped)
+  history TOPIC       print stored messages as JSON lines
+
+Topics: room:<name>, user:<id> (a user's inbox), broadcast.
+Run "herald COMMAND --help" for the options of a command.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  if (command === undefined) {
+    console.error(HELP);
+    return EXIT_USAGE;
+  }
+  if (command === "--help" || command === "-h" || command === "help") {
+    console.log(HELP);
+    return 0;
+  }
+  const run = COMMANDS.get(command);
+  if (!run) {
+    console.error(`herald: unknown command ${JSON.stringify(command)}\n\n${HELP}`);
+    return EXIT_USAGE;
+  }
+  try {
+    await run(args);
+    return 0;
+  } catch (err) {
+    const failure = err instanceof CliError ? err : fromHerald(err);
+    console.error(`herald ${command}: ${failure.message}`);
+    return failure.exitCode;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error("herald: unexpected failure:", err);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,158 @@
+/**
+ * What every client command of the CLI shares: the common flags (`--url`, `--user`, `--token`,
+ * `--client-id`, `--help`), parsing with node:util parseArgs, connecting through the SDK, and
+ * failing clearly (a message on stderr and a non-zero exit).
+ */
+import { parseArgs } from "node:util";
+import { HeraldClient, HeraldError } from "../../shared/client/index.js";
+
+export const DEFAULT_URL = "http://127.0.0.1:3000";
+/** How long a command waits for the server before it gives up (the SDK itself would retry forever). */
+export const CONNECT_TIMEOUT_MS = 10_000;
+
+/** Exit codes: 1 the server refused or could not be reached, 2 a usage error. */
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** A fault to report and exit with; thrown by the commands, caught once in main.ts. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT_FAILURE,
+  ) {
+    super(message);
+    this.name = "CliError";
+  }
+}
+
+export const usageError = (message: string): CliError => new CliError(message, EXIT_USAGE);
+
+export const COMMON_OPTIONS = {
+  url: { type: "string" },
+  user: { type: "string" },
+  token: { type: "string" },
+  "client-id": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export const COMMON_HELP = `Common options:
+  --url URL          the Herald server (default $HERALD_URL or ${DEFAULT_URL})
+  --user ID          the user id in dev auth (default $HERALD_USER or "cli")
+  --token JWT        the token in jwt auth (default $HERALD_TOKEN)
+  --client-id ID     the client id (durable state belongs to (user, client id))
+  -h, --help         show this help`;
+
+type OptionSpec = Record<string, { type: "string" | "boolean"; short?: string }>;
+
+export interface Parsed {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+/** parseArgs in strict mode with the common options, its errors turned into usage errors. */
+export function parse(args: string[], options: OptionSpec): Parsed {
+  try {
+    return parseArgs({ args, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw usageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+export interface Connection {
+  url: string;
+  user: string;
+  token?: string;
+  clientId: string;
+}
+
+/** The common flags, with defaults from the environment; `clientId` when --client-id is absent. */
+export function connection(values: Record<string, unknown>, clientId: (user: string) => string): Connection {
+  const str = (name: string): string | undefined => {
+    const v = values[name];
+    return typeof v === "string" && v !== "" ? v : undefined;
+  };
+  const env = (name: string): string | undefined => process.env[name] || undefined;
+  const user = str("user") ?? env("HERALD_USER") ?? "cli";
+  const c: Connection = {
+    url: str("url") ?? env("HERALD_URL") ?? DEFAULT_URL,
+    user,
+    clientId: str("client-id") ?? clientId(user),
+  };
+  const token = str("token") ?? env("HERALD_TOKEN");
+  if (token !== undefined) c.token = token;
+  return c;
+}
+
+/** A client id for a one-shot command: fresh each time, so that it never replaces a running `sub`. */
+export const oneShotClientId = (user: string): string =>
+  `cli-${safe(user)}-${Math.random().toString(36).slice(2, 10)}`.slice(0, 64);
+
+/** Client ids allow fewer characters than user ids (no dots). */
+export const safe = (user: string): string => user.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 48);
+
+/** Connects with the SDK; rejects with a CliError when the server refuses or cannot be reached in time. */
+export async function connect(c: Connection, timeoutMs = CONNECT_TIMEOUT_MS): Promise<HeraldClient> {
+  const client = new HeraldClient({
+    url: c.url,
+    clientId: c.clientId,
+    user: c.user,
+    ...(c.token === undefined ? {} : { token: c.token }),
+    socketOptions: { transports: ["websocket"] },
+  });
+  let refused: HeraldError | undefined;
+  client.on("error", (err) => {
+    refused ??= err;
+  });
+  const result = await new Promise<"connected" | "closed" | "timeout">((resolve) => {
+    const timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    client.on("state", ({ to }) => {
+      if (to !== "connected" && to !== "closed") return;
+      clearTimeout(timer);
+      resolve(to);
+    });
+    client.connect();
+  });
+  if (result === "connected") return client;
+  await client.close();
+  if (result === "timeout") throw new CliError(`could not connect to ${c.url} within ${timeoutMs / 1000} s`);
+  throw fromHerald(refused ?? new HeraldError("UNAVAILABLE", "the connection was refused"));
+}
+
+/** A server's refusal as a CLI error: its code and message. */
+export function fromHerald(err: unknown): CliError {
+  if (err instanceof CliError) return err;
+  if (err instanceof HeraldError) return new CliError(`${err.code}: ${err.message}`);
+  return new CliError(err instanceof Error ? err.message : String(err));
+}
+
+/** A string flag, or undefined when absent. */
+export function stringFlag(values: Parsed["values"], name: string): string | undefined {
+  const v = values[name];
+  return typeof v === "string" ? v : undefined;
+}
+
+/** A whole number flag, or undefined when absent. */
+export function intFlag(values: Record<string, unknown>, name: string, min: number): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (typeof raw !== "string" || !/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min) {
+    throw usageError(`--${name} expects a whole number of at least ${min}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+/** Writes one line to stdout and waits while the pipe is full (a slow reader slows the acks). */
+export function writeLine(value: unknown): Promise<void> {
+  const line = `${JSON.stringify(value)}\n`;
+  if (process.stdout.write(line)) return Promise.resolve();
+  return new Promise((resolve) => process.stdout.once("drain", () => resolve()));
+}
+
+/** Exactly one positional argument after the command, or a usage error. */
+export function positionals(given: string[], names: string[], help: string): string[] {
+  if (given.length !== names.length) {
+    throw usageError(`expected ${names.join(" ")}, got ${given.length} argument(s)\n\n${help}`);
+  }
+  return given;
+}

@@ -1,0 +1,177 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { Message } from "../shared/protocol.js";
+import { ROOT, sleep, startServer, type TestServer } from "./helpers.js";
+
+const MAIN = path.join(ROOT, "server/cli/main.ts");
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function start(args: string[]): { child: ChildProcess; done: Promise<Run>; lines: string[] } {
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, HERALD_URL: "", HERALD_USER: "", HERALD_TOKEN: "" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  const lines: string[] = [];
+  child.stdout!.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+    lines.splice(0, lines.length, ...stdout.split("\n").filter((l) => l !== ""));
+  });
+  child.stderr!.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const done = new Promise<Run>((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
+  return { child, done, lines };
+}
+
+const run = (args: string[]): Promise<Run> => start(args).done;
+
+async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 10000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+describe("cli - usage", () => {
+  it("--help exits 0 on the top level and on each command", async () => {
+    const runs = await Promise.all([
+      run(["--help"]),
+      run(["pub", "--help"]),
+      run(["sub", "--help"]),
+      run(["history", "--help"]),
+      run(["serve", "--help"]),
+    ]);
+    for (const [i, word] of [
+      "Usage: herald COMMAND",
+      "herald pub",
+      "herald sub",
+      "herald history",
+      "herald serve",
+    ].entries()) {
+      assert.equal(runs[i]!.code, 0, runs[i]!.stderr);
+      assert.match(runs[i]!.stdout, new RegExp(word));
+    }
+  });
+
+  it("an unknown command, a missing one, a bad flag and bad JSON exit 2 with a message", async () => {
+    const [unknown, none, badFlag, badJson, badSeq] = await Promise.all([
+      run(["frobnicate"]),
+      run([]),
+      run(["pub", "room:a", "1", "--bogus"]),
+      run(["pub", "room:a", "{not json"]),
+      run(["history", "room:a", "--limit", "ten"]),
+    ]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command "frobnicate"/);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /Usage/);
+    assert.equal(badFlag.code, 2);
+    assert.match(badFlag.stderr, /bogus/);
+    assert.equal(badJson.code, 2);
+    assert.match(badJson.stderr, /not valid JSON/);
+    assert.equal(badSeq.code, 2);
+    assert.match(badSeq.stderr, /--limit/);
+  });
+});
+
+describe("cli - against a live server", () => {
+  let server: TestServer;
+  let url: string;
+  before(async () => {
+    server = await startServer();
+    url = server.url;
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it("pub prints the reply, history shows the message, the same --id is a duplicate", async () => {
+    const first = await run(["pub", "room:cli", '{"text":"hi"}', "--url", url, "--user", "alice", "--id", "cli-1"]);
+    assert.equal(first.code, 0, first.stderr);
+    const reply = JSON.parse(first.stdout) as { seq: number; ts: number; duplicate: boolean };
+    assert.deepEqual(Object.keys(reply), ["seq", "ts", "duplicate"]);
+    assert.equal(reply.seq, 1);
+    assert.equal(reply.duplicate, false);
+    const [again, hist] = await Promise.all([
+      run(["pub", "room:cli", '{"text":"hi"}', "--url", url, "--user", "alice", "--id", "cli-1"]),
+      run(["history", "room:cli", "--url", url, "--user", "bob"]),
+    ]);
+    assert.deepEqual(JSON.parse(again.stdout), { ...reply, duplicate: true });
+    assert.equal(hist.code, 0, hist.stderr);
+    const messages = hist.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Message);
+    assert.deepEqual(
+      messages.map((m) => [m.seq, m.id, m.from, m.payload]),
+      [[1, "cli-1", "alice", { text: "hi" }]],
+    );
+  });
+
+  it("a server refusal exits 1 with its code on stderr", async () => {
+    const [forbidden, invalid, unauthorized] = await Promise.all([
+      run(["history", "user:bob", "--url", url, "--user", "alice"]),
+      run(["pub", "nowhere", "1", "--url", url]),
+      run(["pub", "room:a", "1", "--url", url, "--user", "not a user"]),
+    ]);
+    assert.equal(forbidden.code, 1);
+    assert.match(forbidden.stderr, /FORBIDDEN/);
+    assert.equal(invalid.code, 1);
+    assert.match(invalid.stderr, /INVALID_TOPIC/);
+    assert.equal(unauthorized.code, 1);
+    assert.match(unauthorized.stderr, /BAD_REQUEST/);
+  });
+
+  it("sub prints one line per message and acks it; the same client id later gets nothing old", async () => {
+    const topic = "room:subcli";
+    for (const text of ["one", "two"]) {
+      assert.equal((await run(["pub", topic, JSON.stringify(text), "--url", url, "--user", "alice"])).code, 0);
+    }
+    const clientArgs = ["--url", url, "--user", "carol", "--client-id", "cli-test-sub"];
+    const first = start(["sub", topic, "--from", "1", ...clientArgs]);
+    await waitFor("the replay", () => first.lines.length === 2);
+    assert.equal((await run(["pub", topic, '"three"', "--url", url, "--user", "alice"])).code, 0);
+    await waitFor("the live message", () => first.lines.length === 3);
+    const printed = first.lines.map((l) => JSON.parse(l) as Message);
+    assert.deepEqual(
+      printed.map((m) => [m.topic, m.seq, m.payload]),
+      [
+        [topic, 1, "one"],
+        [topic, 2, "two"],
+        [topic, 3, "three"],
+      ],
+    );
+    const acked = async () => {
+      const subs = await server.herald.ctx.store.subscriptions({ user: "carol", clientId: "cli-test-sub" });
+      return subs.find((s) => s.topic === topic)?.acked;
+    };
+    await waitFor("the ack of 3", async () => (await acked()) === 3);
+    first.child.kill("SIGINT");
+    const ended = await first.done;
+    assert.equal(ended.code, 0, ended.stderr);
+
+    assert.equal((await run(["pub", topic, '"four"', "--url", url, "--user", "alice"])).code, 0);
+    const second = start(["sub", topic, ...clientArgs]);
+    await waitFor("the new message", () => second.lines.length >= 1);
+    await sleep(300);
+    second.child.kill("SIGINT");
+    const secondEnded = await second.done;
+    assert.equal(secondEnded.code, 0, secondEnded.stderr);
+    assert.deepEqual(
+      second.lines.map((l) => (JSON.parse(l) as Message).seq),
+      [4],
+    );
+    assert.equal(await acked(), 4);
+  });
+});
