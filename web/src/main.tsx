@@ -1,18 +1,69 @@
-import { StrictMode } from "react";
+/**
+ * The entry: who is signing in (`?user=` in dev auth, `?token=` in jwt auth, or the sign-in form),
+ * this tab's clientId, then one Chat for the tab, given to the components through ChatContext.
+ */
+import { StrictMode, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
+import { App } from "./App.js";
+import { Chat } from "./chat.js";
+import { ChatContext } from "./hooks.js";
+import { SignIn } from "./SignIn.js";
+import { claimClientId, type Identity, readIdentity, saveIdentity, signOut } from "./session.js";
+import "./styles.css";
 
-// A placeholder until the chat lands (issue 4): it says what is running and where the docs are.
-function App() {
+function Root() {
+  const [identity, setIdentity] = useState<Identity | undefined>(readIdentity);
+  const [chat, setChat] = useState<Chat | undefined>();
+
+  useEffect(() => {
+    if (!identity) return;
+    let cancelled = false;
+    let created: Chat | undefined;
+    void claimClientId().then((clientId) => {
+      if (cancelled) return;
+      created = new Chat(identity, clientId);
+      created.start();
+      created.openFromLocation();
+      setChat(created);
+    });
+    return () => {
+      cancelled = true;
+      void created?.close();
+      setChat(undefined);
+    };
+  }, [identity]);
+
+  if (!identity) {
+    return (
+      <SignIn
+        onSignIn={(id) => {
+          saveIdentity(id);
+          setIdentity(id);
+        }}
+      />
+    );
+  }
+  if (!chat) {
+    return (
+      <div className="splash" aria-busy="true">
+        Connecting…
+      </div>
+    );
+  }
   return (
-    <main style={{ fontFamily: "system-ui, sans-serif", maxWidth: 640, margin: "4rem auto", lineHeight: 1.5 }}>
-      <h1>Herald</h1>
-      <p>The hub is running. The chat app is on its way; meanwhile use the SDK, the CLI or the HTTP API.</p>
-    </main>
+    <ChatContext.Provider value={chat}>
+      <App
+        onSignOut={() => {
+          signOut();
+          setIdentity(undefined);
+        }}
+      />
+    </ChatContext.Provider>
   );
 }
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
-    <App />
+    <Root />
   </StrictMode>,
 );

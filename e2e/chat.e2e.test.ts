@@ -1,0 +1,271 @@
+/**
+ * The web chat's user stories (issue 4) in real Chromium against a real hub: two users chat, one
+ * goes offline and catches up, messages written offline go out once, a reload shows the same list,
+ * a DM reaches only its recipient, presence and typing show, history loads on scroll-up.
+ */
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { Browser } from "playwright-core";
+import { io } from "socket.io-client";
+import { ROOT, type TestServer } from "../test/helpers.js";
+import {
+  type ChatUser,
+  eventually,
+  launchBrowser,
+  openChat,
+  readMessages,
+  send,
+  startChatServer,
+  texts,
+  waitOnline,
+} from "./fixtures.js";
+
+let server: TestServer;
+let browser: Browser;
+const users: ChatUser[] = [];
+
+async function open(user: string, pathname: string, options?: Parameters<typeof openChat>[4]): Promise<ChatUser> {
+  const u = await openChat(browser, server.url, user, pathname, options);
+  users.push(u);
+  return u;
+}
+
+before(async () => {
+  [server, browser] = await Promise.all([startChatServer(), launchBrowser()]);
+});
+
+after(async () => {
+  for (const u of users) await u.context.close().catch(() => {});
+  await browser?.close();
+  await server?.close();
+});
+
+const messageEl = (u: ChatUser, text: string) => u.page.locator("[data-message-id]", { hasText: text });
+
+describe("web chat - two users in a room", () => {
+  let alice: ChatUser;
+  let bob: ChatUser;
+  before(async () => {
+    [alice, bob] = await Promise.all([open("alice", "/room/lobby"), open("bob", "/room/lobby")]);
+  });
+
+  it("sends, shows pending then sent, and delivers to the other", async () => {
+    await send(alice.page, "hello bob");
+    const mine = messageEl(alice, "hello bob");
+    await mine.waitFor();
+    await eventually(async () => (await mine.getAttribute("data-seq")) !== "", 10000, "a seq on alice's message");
+    await messageEl(bob, "hello bob").waitFor();
+    await send(bob.page, "hi alice");
+    await messageEl(alice, "hi alice").waitFor();
+    const a = await readMessages(alice.page);
+    const b = await readMessages(bob.page);
+    assert.deepEqual(texts(a), ["hello bob", "hi alice"]);
+    assert.deepEqual(
+      b.map((m) => [m.id, m.seq]),
+      a.map((m) => [m.id, m.seq]),
+    );
+  });
+
+  it("Shift+Enter breaks the line and Enter sends", async () => {
+    const box = alice.page.getByRole("textbox", { name: "Message", exact: true });
+    await box.fill("line one");
+    await box.press("Shift+Enter");
+    await box.pressSequentially("line two");
+    await box.press("Enter");
+    await messageEl(bob, "line two").waitFor();
+    assert.equal(await messageEl(bob, "line two").locator(".text").textContent(), "line one\nline two");
+    assert.equal(await box.inputValue(), "");
+  });
+
+  it("shows who is online in the room and who is typing", async () => {
+    const members = alice.page.getByRole("complementary", { name: "People online" });
+    await members.getByText("bob", { exact: true }).waitFor();
+    await bob.page.getByRole("textbox", { name: "Message", exact: true }).pressSequentially("typing something");
+    await alice.page.getByText("bob is typing…").waitFor({ timeout: 5000 });
+    await bob.page.getByRole("textbox", { name: "Message", exact: true }).press("Enter");
+    await messageEl(alice, "typing something").waitFor();
+    await alice.page.getByText("bob is typing…").waitFor({ state: "detached", timeout: 7000 });
+  });
+
+  it("catches up after being offline: exactly the 50 messages sent meanwhile, in order", async () => {
+    const before = await readMessages(bob.page);
+    await bob.context.setOffline(true);
+    await bob.page.locator('[data-state="offline"]').first().waitFor({ timeout: 10000 });
+    const sent: string[] = [];
+    for (let i = 1; i <= 50; i++) {
+      sent.push(`catch-up ${i}`);
+      await send(alice.page, `catch-up ${i}`);
+    }
+    await eventually(
+      async () => (await alice.page.locator('[data-status="delivered"]', { hasText: "catch-up 50" }).count()) === 1,
+      15000,
+      "alice's 50 messages delivered",
+    );
+    assert.equal(await messageEl(bob, "catch-up").count(), 0, "nothing arrives while offline");
+    await bob.context.setOffline(false);
+    await waitOnline(bob.page);
+    await messageEl(bob, "catch-up 50").waitFor();
+    const after = await readMessages(bob.page);
+    assert.deepEqual(texts(after), [...texts(before), ...sent]);
+    const seqs = after.map((m) => Number(m.seq));
+    assert.deepEqual(
+      seqs,
+      [...seqs].sort((x, y) => x - y),
+      "in seq order",
+    );
+    assert.equal(new Set(seqs).size, seqs.length, "no duplicates");
+  });
+
+  it("queues messages written offline, keeps them across a reload, and sends each once", async () => {
+    await bob.context.setOffline(true);
+    await bob.page.locator('[data-state="offline"]').first().waitFor({ timeout: 10000 });
+    for (const t of ["offline one", "offline two", "offline three"]) await send(bob.page, t);
+    await eventually(
+      async () => (await bob.page.locator('[data-status="pending"]').count()) === 3,
+      5000,
+      "3 pending messages",
+    );
+    // Reload with the page reachable but the hub not (socket.io's polling handshake refused).
+    await bob.page.route("**/socket.io/**", (route) => route.abort());
+    await bob.context.setOffline(false);
+    await bob.page.reload();
+    await bob.page.getByRole("textbox", { name: "Message", exact: true }).waitFor();
+    await eventually(
+      async () => (await bob.page.locator('[data-status="pending"]').count()) === 3,
+      5000,
+      "the 3 pending messages after the reload",
+    );
+    await bob.page.unroute("**/socket.io/**");
+    await waitOnline(bob.page, 20000);
+    await messageEl(alice, "offline three").waitFor();
+    await eventually(
+      async () => (await bob.page.locator('[data-status="pending"]').count()) === 0,
+      10000,
+      "nothing pending",
+    );
+    const a = await readMessages(alice.page);
+    const b = await readMessages(bob.page);
+    assert.deepEqual(texts(a).slice(-3), ["offline one", "offline two", "offline three"]);
+    assert.equal(texts(a).filter((t) => t.startsWith("offline")).length, 3, "each once");
+    assert.deepEqual(
+      b.map((m) => [m.id, m.seq]),
+      a.map((m) => [m.id, m.seq]),
+    );
+  });
+
+  it("shows the same list after a reload", async () => {
+    const beforeReload = await readMessages(alice.page);
+    await alice.page.reload();
+    await waitOnline(alice.page);
+    await messageEl(alice, "offline three").waitFor();
+    const afterReload = await readMessages(alice.page);
+    assert.deepEqual(
+      afterReload.map((m) => [m.id, m.seq, m.text]),
+      beforeReload.map((m) => [m.id, m.seq, m.text]),
+    );
+  });
+});
+
+describe("web chat - direct messages", () => {
+  it("reaches only its recipient, who sees it in the conversation with the sender", async () => {
+    const [dana, erin, frank] = await Promise.all([
+      open("dana", "/dm/erin"),
+      open("erin", "/room/elsewhere"),
+      open("frank", "/room/elsewhere"),
+    ]);
+    await send(dana.page, "just between us");
+    const mine = messageEl(dana, "just between us");
+    await mine.waitFor();
+    await eventually(async () => (await mine.getAttribute("data-status")) === "sent", 10000, "dana's DM sent");
+    const id = await mine.getAttribute("data-message-id");
+    // Erin gets an unread conversation with dana, and the message in it.
+    const link = erin.page.getByRole("link", { name: /Direct messages with dana, 1 unread/ });
+    await link.waitFor();
+    await link.click();
+    await erin.page.locator(`[data-message-id="${id}"]`).waitFor();
+    await send(erin.page, "sure");
+    await messageEl(dana, "sure").waitFor();
+    assert.deepEqual(texts(await readMessages(dana.page)), ["just between us", "sure"]);
+    // Frank sees nothing of it: no conversation with dana, and no such element anywhere.
+    await frank.page.waitForTimeout(300);
+    assert.equal(await frank.page.getByRole("link", { name: /dana/ }).count(), 0);
+    assert.equal(await frank.page.locator(`[data-message-id="${id}"]`).count(), 0);
+  });
+});
+
+describe("web chat - history", () => {
+  it("loads older messages on scroll-up in a room of 10k messages, rendering only a window", async () => {
+    const seeder = io(server.url, { auth: { clientId: "seeder", user: "history-bot" }, transports: ["websocket"] });
+    await new Promise<void>((resolve, reject) => {
+      seeder.once("connect", resolve);
+      seeder.once("connect_error", reject);
+    });
+    const N = 10000;
+    for (let start = 1; start <= N; start += 1000) {
+      await Promise.all(
+        Array.from({ length: 1000 }, (_, k) =>
+          seeder.emitWithAck("publish", {
+            id: `h${start + k}`,
+            topic: "room:archive",
+            payload: { text: `archived message ${start + k}` },
+          }),
+        ),
+      );
+    }
+    seeder.close();
+    const reader = await open("reader", "/room/archive");
+    await reader.page.locator('[data-seq="10000"]').waitFor();
+    const list = reader.page.getByRole("log");
+    const lowest = async () =>
+      Math.min(
+        ...(await reader.page
+          .locator("[data-seq]")
+          .evaluateAll((els) => els.map((e) => Number(e.getAttribute("data-seq"))))),
+      );
+    assert.ok((await lowest()) > 9000, "starts with the newest page");
+    const started = Date.now();
+    while ((await lowest()) > 9500 && Date.now() - started < 20000) {
+      await list.evaluate((el) => {
+        el.scrollTop = 0;
+      });
+      await reader.page.waitForTimeout(100);
+    }
+    assert.ok((await lowest()) <= 9500, `scrolling up loaded older history (lowest ${await lowest()})`);
+    const rendered = await reader.page.locator("[data-message-id]").count();
+    assert.ok(rendered < 150, `only a window is rendered (${rendered} elements)`);
+    // Consecutive seqs in the DOM: no hole and no duplicate where pages meet.
+    const seqs = await reader.page
+      .locator("[data-seq]")
+      .evaluateAll((els) => els.map((e) => Number(e.getAttribute("data-seq"))));
+    for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], seqs[i - 1]! + 1);
+  });
+});
+
+describe("web chat - screenshot", () => {
+  it("takes docs/screenshot.png", async () => {
+    const room = "/room/design";
+    const [maya, omar, lin] = await Promise.all([
+      open("maya", room, { width: 1280, height: 800 }),
+      open("omar", room),
+      open("lin", room),
+    ]);
+    const script: [ChatUser, string][] = [
+      [maya, "Morning! The new onboarding flow is up on staging"],
+      [omar, "Nice. I'll click through it after standup."],
+      [omar, "Did the copy changes from Friday make it in?"],
+      [maya, "They did, plus the shorter sign-up form we talked about."],
+      [lin, "Looks great on my phone too. One nit: the progress dots are a bit low-contrast in dark mode."],
+      [maya, "Good catch, I'll bump them to the accent colour."],
+      [omar, "Shipping it Thursday then?\nI can write the release notes."],
+    ];
+    for (const [u, t] of script) {
+      await send(u.page, t);
+      await messageEl(maya, t.split("\n")[0]!).waitFor();
+    }
+    await maya.page.getByRole("textbox", { name: "Message", exact: true }).fill("Thursday works for me");
+    await lin.page.getByRole("textbox", { name: "Message", exact: true }).pressSequentially("Sounds");
+    await maya.page.getByText("lin is typing…").waitFor();
+    await maya.page.screenshot({ path: path.join(ROOT, "docs/screenshot.png") });
+  });
+});
