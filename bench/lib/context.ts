@@ -1,0 +1,85 @@
+/** What every workload gets from run.ts, and the loop they share: start a system, load it, measure. */
+import type { Agent } from "./agent.js";
+import { runWindow, sum, type Window } from "./measure.js";
+import type { LoadSpec, System, Target } from "./systems.js";
+import type { Row } from "./table.js";
+
+export interface BenchContext {
+  full: boolean;
+  /** Load processes, reused across systems (each setup replaces the role). */
+  agents: Agent[];
+  /** Every row so far, for workloads that compare with an earlier figure (W8 with W1). */
+  rows: Row[];
+  warmupMs: number;
+  durationMs: number;
+  /** Progress, to stderr. */
+  log(message: string): void;
+}
+
+export interface Load {
+  agent: Agent;
+  spec: LoadSpec;
+  /** Whether this load's count is the figure (publishers in W1, subscribers in W2). */
+  counts: boolean;
+}
+
+export interface Measured {
+  target: Target;
+  window: Window;
+  figure: number;
+}
+
+export const short = (err: unknown) => (err instanceof Error ? err.message : String(err)).split("\n")[0]!.slice(0, 120);
+
+/** Loads are set up in order (subscribers first, so they are there before the first publish). */
+export async function setupLoads(loads: Load[]): Promise<void> {
+  for (const l of loads) await l.agent.setup(l.spec.role, l.spec.opts);
+}
+
+/**
+ * Starts `system`, sets up its loads, measures one window, stops everything. Returns the row, or
+ * a skipped row with the reason.
+ */
+export async function measureSystem(
+  ctx: BenchContext,
+  system: System,
+  build: (target: Target) => Load[],
+  row: Omit<Row, "figure" | "system" | "guarantee">,
+  options: { cpuProfDir?: string; fsyncDelayUs?: number; durationMs?: number; alongside?: Load[] } = {},
+): Promise<Row & { measured?: Measured }> {
+  const base = { ...row, system: system.name, guarantee: system.guarantee };
+  let target: Target | string;
+  try {
+    target = await system.start(options);
+  } catch (err) {
+    return { ...base, figure: undefined, note: `failed to start: ${short(err)}` };
+  }
+  if (typeof target === "string") return { ...base, figure: undefined, note: `skipped: ${target}` };
+  ctx.log(`${row.workload} ${system.name}`);
+  try {
+    const loads = build(target);
+    await setupLoads(loads);
+    const window = await runWindow({
+      agents: loads.map((l) => l.agent),
+      serverPids: target.pids,
+      warmupMs: ctx.warmupMs,
+      durationMs: options.durationMs ?? ctx.durationMs,
+    });
+    const figure = sum(window.rates.filter((_, i) => loads[i]!.counts));
+    const errors = window.finals.map((f) => f.firstError).filter(Boolean);
+    return {
+      ...base,
+      figure,
+      serverCpu: window.serverCpu,
+      loadCpu: window.loadCpu,
+      ...(errors.length > 0 ? { note: `errors: ${String(errors[0]).slice(0, 80)}` } : {}),
+      measured: { target, window, figure },
+    };
+  } catch (err) {
+    // Leave the load processes clean for the next system.
+    await Promise.all(ctx.agents.map((a) => a.stop().catch(() => {})));
+    return { ...base, figure: undefined, note: `failed: ${short(err)}` };
+  } finally {
+    await target.stop();
+  }
+}

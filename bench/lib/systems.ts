@@ -1,0 +1,149 @@
+/**
+ * The systems under test and how each is started and loaded: Herald (`full`, `normal`), the raw
+ * socket.io peer, the minimal SQLite peer, aedes (each started here in its own process), and the
+ * Mosquitto and NATS JetStream services already running on this machine (skipped with a note
+ * when unreachable).
+ */
+import net from "node:net";
+import { type Durability, type ServerProc, servicePid, startHerald, startPeer } from "./proc.js";
+import { GUARANTEE } from "./table.js";
+
+export type Kind = "sio" | "mqtt" | "nats";
+
+export interface Target {
+  url: string;
+  /** Processes whose CPU counts as the server's; empty when unknown. */
+  pids: number[];
+  stop(): Promise<void>;
+}
+
+export interface System {
+  name: string;
+  kind: Kind;
+  guarantee: string;
+  /** A target, or a string saying why this system is skipped. */
+  start(options?: { cpuProfDir?: string; fsyncDelayUs?: number }): Promise<Target | string>;
+}
+
+export const MOSQUITTO_URL = "mqtt://127.0.0.1:1883";
+export const NATS_URL = "127.0.0.1:4222";
+
+function reachable(host: string, port: number, ms = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(ms, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}
+
+const fromProc = (p: ServerProc): Target => ({ url: p.url, pids: [p.pid], stop: () => p.stop() });
+
+export const herald = (durability: Durability): System => ({
+  name: `herald ${durability}`,
+  kind: "sio",
+  guarantee: durability === "full" ? GUARANTEE.fsync : GUARANTEE.pageCache,
+  start: async (o = {}) =>
+    fromProc(
+      await startHerald({
+        durability,
+        ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
+        ...(o.fsyncDelayUs !== undefined ? { fsyncDelayUs: o.fsyncDelayUs } : {}),
+      }),
+    ),
+});
+
+export const RAW: System = {
+  name: "raw socket.io",
+  kind: "sio",
+  guarantee: GUARANTEE.memory,
+  start: async () => fromProc(await startPeer("raw-sio.ts", "raw socket.io")),
+};
+
+export const MIN_SQLITE: System = {
+  name: "minimal sqlite",
+  kind: "sio",
+  guarantee: GUARANTEE.fsync,
+  start: async () => fromProc(await startPeer("sqlite-min.ts", "minimal sqlite")),
+};
+
+export const AEDES: System = {
+  name: "aedes",
+  kind: "mqtt",
+  guarantee: GUARANTEE.memory,
+  start: async () => fromProc(await startPeer("aedes.ts", "aedes")),
+};
+
+export const MOSQUITTO: System = {
+  name: "mosquitto",
+  kind: "mqtt",
+  guarantee: GUARANTEE.mosquitto,
+  start: async () => {
+    if (!(await reachable("127.0.0.1", 1883))) return "not reachable on 127.0.0.1:1883";
+    const pid = servicePid("mosquitto");
+    return { url: MOSQUITTO_URL, pids: pid ? [pid] : [], stop: async () => {} };
+  },
+};
+
+export const JETSTREAM: System = {
+  name: "nats jetstream",
+  kind: "nats",
+  guarantee: GUARANTEE.nats,
+  start: async () => {
+    if (!(await reachable("127.0.0.1", 4222))) return "not reachable on 127.0.0.1:4222";
+    const pid = servicePid("nats-server");
+    return { url: NATS_URL, pids: pid ? [pid] : [], stop: async () => {} };
+  },
+};
+
+let unique = 0;
+/** Names that no earlier run used: MQTT sessions and NATS streams outlive a run. */
+export function names(kind: Kind) {
+  const tag = `${Date.now().toString(36)}${process.pid.toString(36)}${unique++}`;
+  if (kind === "sio") return { topic: `room:bench-${tag}` };
+  if (kind === "mqtt") return { topic: `bench/${tag}`, idPrefix: `bench-${tag}` };
+  return { stream: `BENCH_${tag}`, subject: `bench.${tag}` };
+}
+
+export interface LoadSpec {
+  role: string;
+  opts: Record<string, unknown>;
+}
+
+type Names = ReturnType<typeof names>;
+
+/** Publishers with a window of `inflight` per connection (NATS: per process). */
+export function pubSpec(
+  kind: Kind,
+  url: string,
+  n: Names,
+  o: { sockets: number; inflight: number; limit?: number },
+): LoadSpec {
+  if (kind === "sio") return { role: "sio-pub", opts: { url, ...n, ...o } };
+  if (kind === "mqtt") return { role: "mqtt-pub", opts: { url, ...n, ...o } };
+  return { role: "nats-pub", opts: { servers: url, ...n, inflight: o.inflight * o.sockets, limit: o.limit } };
+}
+
+/** Durable subscribers that ack. */
+export function subSpec(kind: Kind, url: string, n: Names, o: { sockets: number; idOffset?: number }): LoadSpec {
+  if (kind === "sio") return { role: "sio-sub", opts: { url, ...n, sockets: o.sockets } };
+  if (kind === "mqtt") {
+    const m = n as { topic: string; idPrefix: string };
+    return {
+      role: "mqtt-sub",
+      opts: { url, topic: m.topic, idPrefix: `${m.idPrefix}-${o.idOffset ?? 0}`, sockets: o.sockets },
+    };
+  }
+  return { role: "nats-sub", opts: { servers: url, ...n, consumers: o.sockets } };
+}
+
+/** One paced publisher and one subscriber in one process. */
+export function latencySpec(kind: Kind, url: string, n: Names, o: { rate: number; limit: number }): LoadSpec {
+  if (kind === "sio") return { role: "sio-latency", opts: { url, ...n, ...o } };
+  if (kind === "mqtt") return { role: "mqtt-latency", opts: { url, ...n, ...o } };
+  return { role: "nats-latency", opts: { servers: url, ...n, ...o } };
+}

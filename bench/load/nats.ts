@@ -1,0 +1,167 @@
+/**
+ * NATS JetStream load roles: a stream with file storage, async publishes with a window of PubAcks
+ * outstanding, and durable pull consumers with explicit acks (one ack per message).
+ */
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { binaryPayload, clock, Latency, type Role, readStamp, sleep } from "./role.js";
+
+interface NatsOptions {
+  servers: string;
+  stream: string;
+  subject: string;
+}
+
+async function ensureStream(nc: NatsConnection, o: NatsOptions): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  try {
+    await jsm.streams.info(o.stream);
+  } catch {
+    await jsm.streams.add({ name: o.stream, subjects: [o.subject], storage: StorageType.File });
+  }
+}
+
+export class NatsPub implements Role {
+  private nc: NatsConnection | undefined;
+  private acked = 0;
+  private sent = 0;
+  private errors = 0;
+  private stopped = false;
+  private pacer: NodeJS.Timeout | undefined;
+  private readonly payload = binaryPayload();
+  private readonly limit: number;
+
+  constructor(private readonly o: NatsOptions & { inflight: number; rate?: number; limit?: number; stamp?: boolean }) {
+    this.limit = o.limit ?? Number.POSITIVE_INFINITY;
+  }
+
+  async setup() {
+    this.nc = await connect({ servers: this.o.servers, timeout: 5000 });
+    await ensureStream(this.nc, this.o);
+    return {};
+  }
+
+  private send(windowed: boolean): void {
+    if (this.stopped || this.sent >= this.limit) return;
+    this.sent++;
+    const js = jetstream(this.nc!);
+    js.publish(this.o.subject, this.o.stamp ? binaryPayload(clock()) : this.payload).then(
+      () => {
+        this.acked++;
+        if (windowed) this.send(true);
+      },
+      () => {
+        this.errors++;
+        if (windowed) this.send(true);
+      },
+    );
+  }
+
+  go() {
+    if (this.o.rate === undefined) {
+      for (let i = 0; i < this.o.inflight; i++) this.send(true);
+      return;
+    }
+    const rate = this.o.rate;
+    const start = performance.now();
+    this.pacer = setInterval(() => {
+      const due = Math.floor(((performance.now() - start) * rate) / 1000) - this.sent;
+      for (let i = 0; i < due && !this.stopped; i++) this.send(false);
+    }, 1);
+  }
+
+  count() {
+    return this.acked;
+  }
+
+  async stop() {
+    this.stopped = true;
+    if (this.pacer) clearInterval(this.pacer);
+    const deadline = performance.now() + 3000;
+    while (this.acked + this.errors < this.sent && performance.now() < deadline) await sleep(20);
+    await this.nc?.close();
+    return { sent: this.sent, acked: this.acked, errors: this.errors };
+  }
+}
+
+export class NatsSub implements Role {
+  private nc: NatsConnection | undefined;
+  private received = 0;
+  private readonly closers: (() => void)[] = [];
+  readonly lat = new Latency();
+
+  constructor(private readonly o: NatsOptions & { consumers: number; latency?: boolean }) {}
+
+  async setup() {
+    this.nc = await connect({ servers: this.o.servers, timeout: 5000 });
+    await ensureStream(this.nc, this.o);
+    const jsm = await jetstreamManager(this.nc);
+    const js = jetstream(this.nc);
+    for (let i = 0; i < this.o.consumers; i++) {
+      const name = `${this.o.stream}-c${i}`;
+      await jsm.consumers.add(this.o.stream, {
+        durable_name: name,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.New,
+      });
+      const consumer = await js.consumers.get(this.o.stream, name);
+      const messages = await consumer.consume({ max_messages: 1000 });
+      this.closers.push(() => void messages.close());
+      void (async () => {
+        for await (const m of messages) {
+          this.received++;
+          if (this.o.latency) this.lat.record(clock() - readStamp(Buffer.from(m.data).toString("latin1", 0, 32)));
+          m.ack();
+        }
+      })().catch(() => {});
+    }
+    return {};
+  }
+
+  go() {}
+  count() {
+    return this.received;
+  }
+  mark() {
+    this.lat.reset();
+  }
+
+  async stop() {
+    for (const c of this.closers) c();
+    try {
+      const jsm = await jetstreamManager(this.nc!);
+      await jsm.streams.delete(this.o.stream);
+    } catch {
+      // already gone
+    }
+    await this.nc?.close();
+    return { received: this.received, latency: this.o.latency ? this.lat.summary() : undefined };
+  }
+}
+
+export class NatsLatency implements Role {
+  private readonly sub: NatsSub;
+  private readonly pub: NatsPub;
+  constructor(o: NatsOptions & { rate: number; limit: number }) {
+    this.sub = new NatsSub({ ...o, consumers: 1, latency: true });
+    this.pub = new NatsPub({ ...o, inflight: 0, stamp: true });
+  }
+  async setup() {
+    await this.sub.setup();
+    await this.pub.setup();
+    return {};
+  }
+  go() {
+    this.pub.go();
+  }
+  count() {
+    return this.sub.count();
+  }
+  mark() {
+    this.sub.mark();
+  }
+  async stop() {
+    const pub = await this.pub.stop();
+    return { ...(await this.sub.stop()), pub };
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * Load roles that speak Herald's wire protocol with a plain socket.io-client (PROTOCOL.md): the
+ * same code drives Herald, the raw socket.io peer and the minimal SQLite peer, which answer the
+ * subset used here (`publish` with a reply, `subscribe`, `messages` arrays, cumulative `ack`,
+ * `history`). WebSocket transport only.
+ */
+import { io, type Socket } from "socket.io-client";
+import { clock, jsonPayload, Latency, type Role, readStamp, sleep } from "./role.js";
+
+interface Msg {
+  topic: string;
+  seq: number;
+  payload: unknown;
+}
+type Reply = { ok: boolean; error?: { code: string; message: string } };
+
+let nextId = 0;
+
+export function connectSio(url: string, clientId?: string, user = "bench"): Promise<Socket> {
+  const socket = io(url, {
+    auth: { clientId: clientId ?? `b${process.pid}x${nextId++}`, user },
+    transports: ["websocket"],
+    reconnection: false,
+    forceNew: true,
+    timeout: 20000,
+  });
+  return new Promise((resolve, reject) => {
+    socket.once("connect", () => resolve(socket));
+    socket.once("connect_error", (err) => {
+      socket.close();
+      reject(err);
+    });
+  });
+}
+
+function call<T extends Reply>(socket: Socket, event: string, args: unknown, timeoutMs = 20000): Promise<T> {
+  return socket
+    .timeout(timeoutMs)
+    .emitWithAck(event, args)
+    .then((r: T) => {
+      if (!r.ok) throw new Error(`${event}: ${r.error?.code} ${r.error?.message}`);
+      return r;
+    });
+}
+
+export interface PubOptions {
+  url: string;
+  topic: string;
+  /** Connections in this process. */
+  sockets: number;
+  /** Publishes outstanding per connection (windowed mode). */
+  inflight: number;
+  /** Fixed rate in msg/s over all connections instead of a window (latency mode). */
+  rate?: number;
+  /** Stop after this many publishes from this process (bounds the run in count). */
+  limit?: number;
+  /** Put the send time in the payload. */
+  stamp?: boolean;
+}
+
+/** Publishers: each connection keeps `inflight` publishes waiting for their reply. */
+export class SioPub implements Role {
+  private socks: Socket[] = [];
+  private acked = 0;
+  private sent = 0;
+  private errors = 0;
+  private firstError: string | undefined;
+  private stopped = false;
+  private pacer: NodeJS.Timeout | undefined;
+  private readonly prefix = `p${process.pid}x${Date.now().toString(36)}`;
+  private readonly payload = jsonPayload();
+  private readonly limit: number;
+
+  constructor(private readonly o: PubOptions) {
+    this.limit = o.limit ?? Number.POSITIVE_INFINITY;
+  }
+
+  async setup() {
+    this.socks = await Promise.all(Array.from({ length: this.o.sockets }, () => connectSio(this.o.url)));
+    return {};
+  }
+
+  private readonly onReply = (socket: Socket, windowed: boolean) => (r: Reply) => {
+    if (r.ok) this.acked++;
+    else {
+      this.errors++;
+      this.firstError ??= `${r.error?.code}: ${r.error?.message}`;
+    }
+    if (windowed) this.send(socket, true);
+  };
+
+  private send(socket: Socket, windowed: boolean): void {
+    if (this.stopped || this.sent >= this.limit) return;
+    const n = this.sent++;
+    socket.emit(
+      "publish",
+      { id: `${this.prefix}-${n}`, topic: this.o.topic, payload: this.o.stamp ? jsonPayload(clock()) : this.payload },
+      this.onReply(socket, windowed),
+    );
+  }
+
+  go() {
+    if (this.o.rate === undefined) {
+      for (const s of this.socks) for (let i = 0; i < this.o.inflight; i++) this.send(s, true);
+      return;
+    }
+    const rate = this.o.rate;
+    const start = performance.now();
+    let k = 0;
+    this.pacer = setInterval(() => {
+      const due = Math.floor(((performance.now() - start) * rate) / 1000) - this.sent;
+      for (let i = 0; i < due && !this.stopped; i++) this.send(this.socks[k++ % this.socks.length]!, false);
+    }, 1);
+  }
+
+  count() {
+    return this.acked;
+  }
+
+  async stop() {
+    this.stopped = true;
+    if (this.pacer) clearInterval(this.pacer);
+    // Let the replies in flight come back (bounded), then close.
+    const deadline = performance.now() + 3000;
+    while (this.acked + this.errors < this.sent && performance.now() < deadline) await sleep(20);
+    for (const s of this.socks) s.close();
+    return { sent: this.sent, acked: this.acked, errors: this.errors, firstError: this.firstError };
+  }
+}
+
+export interface SubOptions {
+  url: string;
+  topic: string;
+  sockets: number;
+  /** Durable identities to resume (W5); else fresh ones. */
+  clientIds?: string[];
+  /** Record end-to-end latency from the payload's stamp. */
+  latency?: boolean;
+  /** Subscribe at the head (default true). */
+  subscribe?: boolean;
+  /** Connections opened at once during setup. */
+  concurrency?: number;
+}
+
+/** Durable subscribers that ack each `messages` batch (cumulative: its last seq per topic). */
+export class SioSub implements Role {
+  private socks: Socket[] = [];
+  private received = 0;
+  private gaps = 0;
+  readonly lat = new Latency();
+
+  constructor(private readonly o: SubOptions) {}
+
+  async setup() {
+    const n = this.o.sockets;
+    const conc = this.o.concurrency ?? 100;
+    for (let i = 0; i < n; i += conc) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(conc, n - i) }, async (_, j) => {
+          const s = await connectSio(this.o.url, this.o.clientIds?.[i + j]);
+          this.attach(s);
+          if (this.o.subscribe !== false) await call(s, "subscribe", { topic: this.o.topic });
+          return s;
+        }),
+      );
+      this.socks.push(...batch);
+    }
+    return {};
+  }
+
+  private attach(s: Socket): void {
+    s.on("messages", (batch: Msg[]) => {
+      this.received += batch.length;
+      if (this.o.latency) {
+        const now = clock();
+        for (const m of batch) this.lat.record(now - readStamp(m.payload as string));
+      }
+      const last = batch[batch.length - 1]!;
+      let single = true;
+      for (const m of batch) if (m.topic !== last.topic) single = false;
+      if (single) s.emit("ack", { topic: last.topic, seq: last.seq });
+      else {
+        const tops = new Map<string, number>();
+        for (const m of batch) tops.set(m.topic, Math.max(tops.get(m.topic) ?? 0, m.seq));
+        for (const [topic, seq] of tops) s.emit("ack", { topic, seq });
+      }
+    });
+    s.on("gap", () => {
+      this.gaps++;
+    });
+  }
+
+  go() {}
+
+  count() {
+    return this.received;
+  }
+
+  mark() {
+    this.lat.reset();
+  }
+
+  async stop() {
+    for (const s of this.socks) s.close();
+    return { received: this.received, gaps: this.gaps, latency: this.o.latency ? this.lat.summary() : undefined };
+  }
+}
+
+/** W4: one paced publisher and one subscriber in the same process, so both read the same clock. */
+export class SioLatency implements Role {
+  private readonly sub: SioSub;
+  private readonly pub: SioPub;
+
+  constructor(o: { url: string; topic: string; rate: number; limit: number }) {
+    this.sub = new SioSub({ url: o.url, topic: o.topic, sockets: 1, latency: true });
+    this.pub = new SioPub({
+      url: o.url,
+      topic: o.topic,
+      sockets: 1,
+      inflight: 0,
+      rate: o.rate,
+      limit: o.limit,
+      stamp: true,
+    });
+  }
+  async setup() {
+    await this.sub.setup();
+    await this.pub.setup();
+    return {};
+  }
+  go() {
+    this.pub.go();
+  }
+  count() {
+    return this.sub.count();
+  }
+  mark() {
+    this.sub.mark();
+  }
+  async stop() {
+    const pub = await this.pub.stop();
+    const sub = await this.sub.stop();
+    return { ...sub, pub };
+  }
+}
+
+/** W8: `history` calls, one at a time, timed. */
+export class SioHistory implements Role {
+  private socket: Socket | undefined;
+  private calls = 0;
+  private stopped = false;
+  private readonly lat = new Latency();
+
+  constructor(private readonly o: { url: string; topic: string; intervalMs: number }) {}
+
+  async setup() {
+    this.socket = await connectSio(this.o.url);
+    return {};
+  }
+
+  go() {
+    const loop = async () => {
+      while (!this.stopped) {
+        const t = performance.now();
+        try {
+          await call(this.socket!, "history", { topic: this.o.topic, limit: 50 });
+          this.lat.record(performance.now() - t);
+          this.calls++;
+        } catch {
+          // counted as missing calls
+        }
+        await sleep(this.o.intervalMs);
+      }
+    };
+    void loop();
+  }
+
+  count() {
+    return this.calls;
+  }
+
+  mark() {
+    this.lat.reset();
+  }
+
+  async stop() {
+    this.stopped = true;
+    this.socket?.close();
+    return { calls: this.calls, latency: this.lat.summary() };
+  }
+}

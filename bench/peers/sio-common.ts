@@ -1,0 +1,85 @@
+/**
+ * What the two socket.io peers share: an http + socket.io server on a free loopback port that
+ * answers the subset of Herald's protocol the bench uses, and fans each event-loop turn's
+ * messages out per topic as one `messages` array (encoded once by socket.io's broadcast).
+ */
+import http from "node:http";
+import { Server, type Socket } from "socket.io";
+
+export interface PeerMessage {
+  id: string;
+  topic: string;
+  seq: number;
+  from: string;
+  ts: number;
+  payload: unknown;
+}
+
+export type Reply = (r: object) => void;
+
+export interface PeerHandlers {
+  publish(socket: Socket, args: { id: string; topic: string; payload: unknown }, cb: Reply | undefined): void;
+  subscribe(socket: Socket, args: { topic: string }, cb: Reply | undefined): void;
+  ack(socket: Socket, args: { topic: string; seq: number }, cb: Reply | undefined): void;
+}
+
+export function startPeerServer(name: string, handlers: PeerHandlers, onClose: () => void = () => {}) {
+  const server = http.createServer();
+  const io = new Server(server, { serveClient: false, maxHttpBufferSize: 2 * 65536 + 65536 });
+  const heads = new Map<string, number>();
+  io.on("connection", (socket) => {
+    socket.on("publish", (args, cb) => handlers.publish(socket, args, typeof cb === "function" ? cb : undefined));
+    socket.on("subscribe", (args, cb) => {
+      void socket.join(args.topic);
+      handlers.subscribe(socket, args, typeof cb === "function" ? cb : undefined);
+    });
+    socket.on("ack", (args, cb) => handlers.ack(socket, args, typeof cb === "function" ? cb : undefined));
+    socket.on("history", (args: { topic: string }, cb) => {
+      if (typeof cb === "function") cb({ ok: true, messages: [], head: heads.get(args.topic) ?? 0 });
+    });
+  });
+
+  /** Messages of this turn per topic; flushed once per turn. */
+  let pending = new Map<string, PeerMessage[]>();
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    const out = pending;
+    pending = new Map();
+    for (const [topic, batch] of out) {
+      const room = io.sockets.adapter.rooms.get(topic);
+      if (room && room.size > 0) io.to(topic).emit("messages", batch);
+    }
+  };
+  const fanOut = (m: PeerMessage) => {
+    let batch = pending.get(m.topic);
+    if (!batch) {
+      batch = [];
+      pending.set(m.topic, batch);
+    }
+    batch.push(m);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+  const nextSeq = (topic: string) => {
+    const seq = (heads.get(topic) ?? 0) + 1;
+    heads.set(topic, seq);
+    return seq;
+  };
+
+  server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
+    const address = server.address();
+    const port = typeof address === "object" && address ? address.port : 0;
+    console.log(`${name}: listening on http://127.0.0.1:${port}`);
+  });
+  const stop = () => {
+    io.close();
+    onClose();
+    process.exit(0);
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  return { io, heads, fanOut, nextSeq };
+}

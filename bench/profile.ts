@@ -1,0 +1,52 @@
+/**
+ * `npm run bench -- --profile`: Herald `full` under the W1 and W2 loads with `node --cpu-prof`
+ * on the server process, then the top self-time functions and packages of each profile.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { type BenchContext, measureSystem } from "./lib/context.js";
+import { ROOT } from "./lib/proc.js";
+import { renderSummary, summarize } from "./lib/profile.js";
+import { herald } from "./lib/systems.js";
+import { w1Loads } from "./w1-publish.js";
+import { w2Loads } from "./w2-pubsub.js";
+
+export async function profile(ctx: BenchContext, durationMs: number): Promise<string> {
+  const out: string[] = [];
+  const base = path.join(ROOT, "bench/results/profiles");
+  for (const [name, loads] of [
+    ["W1", w1Loads],
+    ["W2", w2Loads],
+  ] as const) {
+    const dir = path.join(base, name);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir, { recursive: true });
+    const system = herald("full");
+    const row = await measureSystem(
+      ctx,
+      system,
+      (t) => loads(ctx, system, t),
+      { workload: name, unit: "msg/s" },
+      {
+        cpuProfDir: dir,
+        durationMs,
+      },
+    );
+    const file = fs.readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+    const figure =
+      row.figure === undefined
+        ? row.note
+        : `${Math.round(row.figure).toLocaleString("en-US")} ${name === "W1" ? "acked msg/s" : "deliveries/s"}`;
+    if (!file) {
+      out.push(`### ${name}: no profile written (${figure})`);
+      continue;
+    }
+    out.push(
+      renderSummary(
+        `${name} herald full under --cpu-prof: ${figure} (${path.relative(ROOT, path.join(dir, file))})`,
+        summarize(path.join(dir, file)),
+      ),
+    );
+  }
+  return out.join("\n\n");
+}

@@ -1,0 +1,88 @@
+/**
+ * W1 durable publish: several publishers (2 load processes x 2 connections x 125 in flight = 500
+ * publishes outstanding), each publish answered once the server has stored it as its guarantee
+ * says. Figure: acked publishes per second. Limits beside it: a bare better-sqlite3 group-commit
+ * insert loop of the same rows (no network), and raw socket.io with no storage.
+ */
+import { type BenchContext, measureSystem, short } from "./lib/context.js";
+import { runWindow } from "./lib/measure.js";
+import {
+  AEDES,
+  herald,
+  JETSTREAM,
+  MIN_SQLITE,
+  MOSQUITTO,
+  names,
+  pubSpec,
+  RAW,
+  type System,
+  type Target,
+} from "./lib/systems.js";
+import { type Compare, GUARANTEE, type Row } from "./lib/table.js";
+
+export const W1_SOCKETS = 2;
+export const W1_INFLIGHT = 125;
+const UNIT = "acked msg/s";
+
+/** The W1 load on a target: two publisher processes. Also used by W8 and the profile. */
+export function w1Loads(ctx: BenchContext, system: System, target: Target) {
+  const n = names(system.kind);
+  return ctx.agents.slice(0, 2).map((agent) => ({
+    agent,
+    spec: pubSpec(system.kind, target.url, n, { sockets: W1_SOCKETS, inflight: W1_INFLIGHT }),
+    counts: true,
+  }));
+}
+
+const COMPARE: Record<string, Compare[]> = {
+  "herald full": [
+    { system: "mosquitto", goal: 1.0 },
+    { system: "minimal sqlite", goal: 0.95 },
+  ],
+  "herald normal": [{ system: "raw socket.io", goal: 0.8 }],
+  "minimal sqlite": [{ system: "bare sqlite loop" }],
+};
+
+export async function w1(ctx: BenchContext): Promise<Row[]> {
+  const rows: Row[] = [];
+  // Quick mode keeps the peers that W1's goals name.
+  const systems = ctx.full
+    ? [herald("full"), herald("normal"), MIN_SQLITE, RAW, MOSQUITTO, AEDES, JETSTREAM]
+    : [herald("full"), herald("normal"), MIN_SQLITE, RAW, MOSQUITTO];
+  for (const system of systems) {
+    const compare = COMPARE[system.name];
+    const { measured: _, ...row } = await measureSystem(ctx, system, (t) => w1Loads(ctx, system, t), {
+      workload: "W1",
+      unit: UNIT,
+      ...(compare ? { compare } : {}),
+    });
+    rows.push(row);
+  }
+  rows.push(await bareLoop(ctx));
+  return rows;
+}
+
+/** The storage limit: 500 rows per transaction with synchronous=FULL, in one process, no network. */
+async function bareLoop(ctx: BenchContext): Promise<Row> {
+  const base = { workload: "W1", system: "bare sqlite loop", unit: "rows/s", guarantee: GUARANTEE.loop };
+  const agent = ctx.agents[0]!;
+  ctx.log("W1 bare sqlite loop");
+  try {
+    await agent.setup("sqlite-loop", { batch: W1_SOCKETS * W1_INFLIGHT * 2 });
+    const w = await runWindow({
+      agents: [agent],
+      serverPids: [agent.pid],
+      warmupMs: ctx.warmupMs,
+      durationMs: ctx.durationMs,
+    });
+    return {
+      ...base,
+      figure: w.rates[0],
+      serverCpu: w.serverCpu,
+      note: "server CPU = the loop process; 500 rows/commit",
+    };
+  } catch (err) {
+    await agent.stop().catch(() => {});
+    return { ...base, figure: undefined, note: `failed: ${short(err)}` };
+  }
+}

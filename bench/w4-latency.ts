@@ -1,0 +1,65 @@
+/**
+ * W4 latency: one publisher at a fixed rate (5000 msg/s) and one durable subscriber in the same
+ * load process (one clock), end to end from the publish call to the `messages` event, in an HDR
+ * histogram. Figures: p50, p99, p99.9 in ms.
+ */
+import { type BenchContext, measureSystem } from "./lib/context.js";
+import { herald, JETSTREAM, latencySpec, MOSQUITTO, names, RAW } from "./lib/systems.js";
+import type { Compare, Row } from "./lib/table.js";
+
+export const W4_RATE = 5000;
+
+const COMPARE: Record<string, Compare[]> = {
+  p99: [
+    { system: "raw socket.io", goal: 1.5, atMost: true },
+    { system: "mosquitto", goal: 1.0, atMost: true },
+  ],
+  "p99.9": [{ system: "raw socket.io", goal: 2, atMost: true }],
+};
+
+interface Summary {
+  n: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+export async function w4(ctx: BenchContext): Promise<Row[]> {
+  const durationMs = ctx.full ? 10000 : 1000;
+  const rows: Row[] = [];
+  const systems = ctx.full ? [herald("full"), RAW, MOSQUITTO, JETSTREAM] : [herald("full"), RAW, MOSQUITTO];
+  for (const system of systems) {
+    const { measured, ...row } = await measureSystem(
+      ctx,
+      system,
+      (t) => [
+        {
+          agent: ctx.agents[0]!,
+          spec: latencySpec(system.kind, t.url, names(system.kind), {
+            rate: W4_RATE,
+            limit: Math.ceil((W4_RATE * (durationMs + ctx.warmupMs + 2000)) / 1000),
+          }),
+          counts: true,
+        },
+      ],
+      { workload: "W4", unit: "ms" },
+      { durationMs },
+    );
+    const lat = measured?.window.finals[0]?.latency as Summary | undefined;
+    if (!lat || lat.n === 0) {
+      rows.push({ ...row, figure: undefined, note: row.note ?? "no messages received" });
+      continue;
+    }
+    const note = `${W4_RATE}/s, n=${lat.n}, max ${lat.max.toFixed(1)} ms`;
+    for (const [metric, figure] of [
+      ["p50", lat.p50],
+      ["p99", lat.p99],
+      ["p99.9", lat.p999],
+    ] as const) {
+      const compare = system.name === "herald full" ? COMPARE[metric] : undefined;
+      rows.push({ ...row, metric, figure, note, ...(compare ? { compare } : {}) });
+    }
+  }
+  return rows;
+}
