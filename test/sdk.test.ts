@@ -244,6 +244,30 @@ describe("sdk - against a live server", () => {
     assert.deepEqual(finished, [1, 2, 3]);
   });
 
+  it("subscribe - made offline, it goes out on connect; acks come per batch, not per message", async () => {
+    const acks = async () => (await server.herald.ctx.metrics.acks.get()).values[0]?.value ?? 0;
+    const sub = client(server.url, { user: "bob" });
+    const got: number[] = [];
+    const subscribed = sub.subscribe("room:batch", (m) => {
+      got.push(m.seq);
+    });
+    assert.equal(sub.state, "disconnected");
+    sub.connect();
+    const subscription = await subscribed;
+    assert.equal(subscription.state, "subscribed");
+    const pub = client(server.url);
+    pub.connect();
+    const before = await acks();
+    await Promise.all(Array.from({ length: 200 }, (_, i) => pub.publish("room:batch", i)));
+    await waitFor("cursor at 200", async () => (await cursor(server, "bob", sub.clientId, "room:batch")) === 200);
+    assert.deepEqual(
+      got,
+      Array.from({ length: 200 }, (_, i) => i + 1),
+    );
+    const sent = (await acks()) - before;
+    assert.ok(sent >= 1 && sent < 100, `${sent} acks for 200 messages`);
+  });
+
   it("subscribe - a new client with the same id resumes after its cursor; from replays", async () => {
     const clientId = `resume${process.pid}`;
     const pub = client(server.url);

@@ -88,8 +88,11 @@ export interface HistoryOptions {
 
 type HeraldSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
-/** Handshake refusals that no retry can cure (PROTOCOL.md "Transport"). */
-const FATAL_CONNECT_ERRORS = new Set(["UNAUTHORIZED", "BAD_REQUEST"]);
+/**
+ * Handshake refusals that no retry can cure (PROTOCOL.md "Transport"); REPLACED is one when a
+ * newer connection took over while this one was still in its handshake: retrying would replace it.
+ */
+const FATAL_CONNECT_ERRORS = new Set(["UNAUTHORIZED", "BAD_REQUEST", "REPLACED"]);
 /** How long `close()` waits for acks in flight to be answered. */
 const CLOSE_ACK_WAIT_MS = 1000;
 
