@@ -29,9 +29,9 @@ export class Delivery {
     store.onDurable((messages) => this.fanOut(messages));
   }
 
-  /** Starts delivering a subscription on a connection from its cursor. */
+  /** Registers a subscription on a connection at its cursor, held until `start`. */
   attach(session: Session, topic: string, acked: number): Stream {
-    const stream: Stream = { session, topic, acked, sent: acked, gaps: [], reading: false, closed: false };
+    const stream: Stream = { session, topic, acked, sent: acked, gaps: [], reading: false, held: true, closed: false };
     session.streams.set(topic, stream);
     let streams = this.byTopic.get(topic);
     if (!streams) {
@@ -50,11 +50,18 @@ export class Delivery {
     if (streams?.delete(stream) && streams.size === 0) this.byTopic.delete(stream.topic);
   }
 
-  /** PROTOCOL: `subscribe` with `from` drops the in-flight window and starts again at `from`. */
+  /** Delivery begins: once the subscribe reply or the connection is out. */
+  start(stream: Stream): void {
+    stream.held = false;
+    this.pump(stream);
+  }
+
+  /** PROTOCOL: `subscribe` with `from` drops the in-flight window and starts again at `from`; held until `start`. */
   rewind(stream: Stream, acked: number): void {
     stream.acked = acked;
     stream.sent = acked;
     stream.gaps = [];
+    stream.held = true;
   }
 
   /** The live plain subscribers of a topic (for `signal`). */
@@ -93,7 +100,7 @@ export class Delivery {
     const last = batch[batch.length - 1]!.seq;
     const takers: HeraldSocket[] = [];
     for (const stream of streams) {
-      if (stream.sent >= last) continue;
+      if (stream.sent >= last || stream.held) continue;
       if (!stream.reading && stream.sent === first - 1 && this.inflight(stream) + batch.length <= this.maxInflight) {
         stream.sent = last;
         takers.push(stream.session.socket);
@@ -109,7 +116,7 @@ export class Delivery {
 
   /** Reads a stream forward from `sent` while its window has room. One read at a time per stream. */
   pump(stream: Stream): void {
-    if (stream.reading || stream.closed) return;
+    if (stream.reading || stream.held || stream.closed) return;
     const room = this.maxInflight - this.inflight(stream);
     if (room <= 0) return;
     stream.reading = true;

@@ -34,7 +34,7 @@ import { publish } from "./publish.js";
 import { TokenBucket } from "./ratelimit.js";
 import { clientKey, type HeraldSocket, Session } from "./session.js";
 import { signal } from "./signal.js";
-import { drop, pumpAll, resume, subscribe, unsubscribe } from "./subscriptions.js";
+import { drop, resume, startAll, subscribe, unsubscribe } from "./subscriptions.js";
 
 type Later = (fn: () => void) => void;
 interface Handler {
@@ -146,7 +146,7 @@ export class Hub {
       drop(this.ctx, session);
       this.ctx.store.touchClient(session, Date.now()).catch(() => {});
     });
-    pumpAll(this.ctx, session);
+    startAll(this.ctx, session);
   }
 
   private dispatch(session: Session, event: ClientEvent, args: unknown[]): void {

@@ -21,6 +21,11 @@ export interface Stream {
   gaps: { from: number; to: number }[];
   /** A store read is under way; live messages wait for it (they are in the store). */
   reading: boolean;
+  /**
+   * Not started: the `subscribe` reply (or, for resumed subscriptions, the connection) has not
+   * gone out yet, and PROTOCOL says the reply comes before any `messages` it causes.
+   */
+  held: boolean;
   closed: boolean;
 }
 

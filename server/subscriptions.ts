@@ -34,7 +34,7 @@ export async function subscribe(
   }
   later(() => {
     const s = session.streams.get(args.topic);
-    if (s) ctx.delivery.pump(s);
+    if (s) ctx.delivery.start(s);
   });
   return { head, acked };
 }
@@ -72,8 +72,8 @@ export async function resume(ctx: Context, session: Session): Promise<boolean> {
 }
 
 /** Starts sending what each resumed subscription missed; after the connection is established. */
-export function pumpAll(ctx: Context, session: Session): void {
-  for (const stream of session.streams.values()) ctx.delivery.pump(stream);
+export function startAll(ctx: Context, session: Session): void {
+  for (const stream of session.streams.values()) ctx.delivery.start(stream);
 }
 
 /**
