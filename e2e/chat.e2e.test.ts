@@ -140,9 +140,10 @@ describe("web chat - two users in a room", () => {
     await waitOnline(bob.page, 20000);
     await messageEl(alice, "offline three").waitFor();
     await eventually(
-      async () => (await bob.page.locator('[data-status="pending"]').count()) === 0,
+      async () =>
+        (await bob.page.locator('[data-status="delivered"]', { hasText: /offline (one|two|three)/ }).count()) === 3,
       10000,
-      "nothing pending",
+      "bob's 3 messages delivered back to him",
     );
     const a = await readMessages(alice.page);
     const b = await readMessages(bob.page);
@@ -244,14 +245,21 @@ describe("web chat - history", () => {
 
 describe("web chat - screenshot", () => {
   it("takes docs/screenshot.png", async () => {
-    const room = "/room/design";
     const [maya, omar, lin] = await Promise.all([
-      open("maya", room, { width: 1280, height: 800 }),
-      open("omar", room),
-      open("lin", room),
+      open("maya", "/room/general", { width: 1280, height: 800 }),
+      open("omar", "/room/design"),
+      open("lin", "/room/design"),
     ]);
+    for (const room of ["random", "design"]) {
+      await maya.page.getByRole("textbox", { name: "Join or create a room" }).fill(room);
+      await maya.page.getByRole("button", { name: "Join" }).click();
+      await maya.page.getByRole("heading", { name: `# ${room}` }).waitFor();
+    }
     const script: [ChatUser, string][] = [
-      [maya, "Morning! The new onboarding flow is up on staging"],
+      [lin, "Pushed the new illustrations to the shared folder."],
+      [lin, "The empty states use them now as well."],
+      [omar, "They look lovely, thank you!"],
+      [maya, "Morning! The new onboarding flow is up on staging."],
       [omar, "Nice. I'll click through it after standup."],
       [omar, "Did the copy changes from Friday make it in?"],
       [maya, "They did, plus the shorter sign-up form we talked about."],
@@ -263,9 +271,118 @@ describe("web chat - screenshot", () => {
       await send(u.page, t);
       await messageEl(maya, t.split("\n")[0]!).waitFor();
     }
+    // Elsewhere, things happen: unread counts in the sidebar.
+    const post = (user: string, topic: string, text: string) =>
+      fetch(`${server.url}/api/v1/publish`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-herald-user": user },
+        body: JSON.stringify({ id: `shot-${user}-${text.length}-${Date.now()}`, topic, payload: { text } }),
+      });
+    await post("omar", "room:general", "Lunch at 12:30?");
+    await post("lin", "room:general", "In!");
+    await post("omar", "room:general", "Booked a table for four.");
+    await post("lin", "user:maya", "Can you look at my PR when you have a minute?");
+    await post("ops", "broadcast", "Maintenance window Saturday 02:00-03:00 UTC.");
+    await maya.page.getByRole("link", { name: /Room general, 3 unread/ }).waitFor();
+    await maya.page.getByRole("link", { name: /Direct messages with lin, 1 unread/ }).waitFor();
     await maya.page.getByRole("textbox", { name: "Message", exact: true }).fill("Thursday works for me");
     await lin.page.getByRole("textbox", { name: "Message", exact: true }).pressSequentially("Sounds");
     await maya.page.getByText("lin is typing…").waitFor();
+    await maya.page.mouse.move(1200, 700);
     await maya.page.screenshot({ path: path.join(ROOT, "docs/screenshot.png") });
+  });
+});
+
+describe("web chat - phone and tabs", () => {
+  it("is usable on a phone-width screen: chat, back to the list, another room", async () => {
+    const [phone, desk] = await Promise.all([
+      open("pat", "/room/mobile", { width: 390, height: 780 }),
+      open("quinn", "/room/mobile"),
+    ]);
+    await send(phone.page, "from my phone");
+    await messageEl(desk, "from my phone").waitFor();
+    await send(desk.page, "hello phone");
+    await messageEl(phone, "hello phone").waitFor();
+    const box = await phone.page.getByRole("textbox", { name: "Message", exact: true }).boundingBox();
+    assert.ok(box && box.x >= 0 && box.x + box.width <= 390, "the composer fits the screen");
+    await phone.page.getByRole("button", { name: "Back to conversations" }).click();
+    await phone.page.getByRole("textbox", { name: "Join or create a room" }).fill("second");
+    await phone.page.getByRole("button", { name: "Join" }).click();
+    await phone.page.waitForURL(/\/room\/second$/);
+    await phone.page.getByRole("heading", { name: "# second" }).waitFor();
+    await send(phone.page, "in the second room");
+    await messageEl(phone, "in the second room").waitFor();
+  });
+
+  it("a duplicated tab takes a fresh clientId, so neither tab replaces the other", async () => {
+    const first = await open("rita", "/room/tabs");
+    const clientId = await first.page.evaluate(() => sessionStorage.getItem("herald:clientId"));
+    assert.ok(clientId);
+    // What duplicating a tab does: a new tab with a copy of sessionStorage.
+    const second = await first.context.newPage();
+    await second.addInitScript((id) => {
+      if (!sessionStorage.getItem("herald:clientId")) sessionStorage.setItem("herald:clientId", id);
+    }, clientId);
+    await second.goto(`${server.url}/room/tabs`);
+    await waitOnline(second);
+    const secondId = await second.evaluate(() => sessionStorage.getItem("herald:clientId"));
+    assert.notEqual(secondId, clientId);
+    const other = await open("sam", "/room/tabs");
+    await send(other.page, "both tabs see this");
+    await first.page.locator("[data-message-id]", { hasText: "both tabs see this" }).waitFor();
+    await second.locator("[data-message-id]", { hasText: "both tabs see this" }).waitFor();
+    assert.equal(await first.page.locator('[data-state="online"]').count(), 1);
+  });
+});
+
+describe("web chat - rooms", () => {
+  it("leaving a room drops it from the list and the room's presence, also after a reload", async () => {
+    const [tom, uma] = await Promise.all([open("tom", "/room/stay"), open("uma", "/room/brief")]);
+    await tom.page.getByRole("textbox", { name: "Join or create a room" }).fill("brief");
+    await tom.page.getByRole("textbox", { name: "Join or create a room" }).press("Enter");
+    await tom.page.waitForURL(/\/room\/brief$/);
+    const members = uma.page.getByRole("complementary", { name: "People online" });
+    await members.getByText("tom", { exact: true }).waitFor();
+    await tom.page.getByRole("button", { name: "Leave room brief" }).click();
+    await tom.page.getByRole("link", { name: "Room brief" }).waitFor({ state: "detached" });
+    await members.getByText("tom", { exact: true }).waitFor({ state: "detached" });
+    await send(uma.page, "after tom left");
+    await tom.page.reload();
+    await waitOnline(tom.page);
+    await tom.page.getByRole("link", { name: "Room stay" }).waitFor();
+    assert.equal(await tom.page.getByRole("link", { name: /Room brief/ }).count(), 0);
+  });
+});
+
+describe("web chat - retention gap", () => {
+  it("shows a notice where retention removed messages before they arrived", async () => {
+    const small = await startChatServer({ retentionMessages: 5 });
+    try {
+      const gina = await openChat(browser, small.url, "gina", "/room/gap");
+      users.push(gina);
+      await gina.context.setOffline(true);
+      await gina.page.locator('[data-state="offline"]').first().waitFor({ timeout: 10000 });
+      const seeder = io(small.url, { auth: { clientId: "gap-seeder", user: "hank" }, transports: ["websocket"] });
+      for (let i = 1; i <= 20; i++) {
+        await seeder.emitWithAck("publish", { id: `g${i}`, topic: "room:gap", payload: { text: `kept? ${i}` } });
+      }
+      seeder.close();
+      await small.herald.retention.sweep();
+      await gina.context.setOffline(false);
+      await waitOnline(gina.page);
+      await messageEl(gina, "kept? 20").waitFor();
+      const notice = gina.page.getByRole("note");
+      await notice.waitFor();
+      assert.match((await notice.textContent()) ?? "", /15 messages were removed by retention/);
+      assert.deepEqual(texts(await readMessages(gina.page)), [
+        "kept? 16",
+        "kept? 17",
+        "kept? 18",
+        "kept? 19",
+        "kept? 20",
+      ]);
+    } finally {
+      await small.close();
+    }
   });
 });

@@ -6,6 +6,7 @@ import { type Conversation, conversationKey, conversationTitle, publishTopic, re
 import { useChat, useConversationItems } from "./hooks.js";
 import { PeopleIcon } from "./icons.js";
 import { MessageList } from "./MessageList.js";
+import { ConnectionIndicator } from "./Sidebar.js";
 
 export function ChatPane(props: { state: ChatState; conversation: Conversation; narrow: boolean; onBack: () => void }) {
   const { state, conversation, narrow, onBack } = props;
@@ -40,6 +41,7 @@ export function ChatPane(props: { state: ChatState; conversation: Conversation; 
           <h1>{conversationTitle(conversation)}</h1>
           <span className="subtitle">{subtitle}</span>
         </div>
+        {narrow && <ConnectionIndicator state={state.connection} compact />}
         {conversation.kind === "room" && (
           <button
             type="button"

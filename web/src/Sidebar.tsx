@@ -7,12 +7,19 @@ import { type Conversation, conversationKey, conversationPath, sameConversation 
 import { useChat } from "./hooks.js";
 import { HashIcon, MegaphoneIcon } from "./icons.js";
 
-export function ConnectionIndicator({ state }: { state: ChatState["connection"] }) {
+/** The connection, for people (a dot and a word) and for tests (`data-state`). */
+export function ConnectionIndicator({ state, compact }: { state: ChatState["connection"]; compact?: boolean }) {
   const label = state === "online" ? "Online" : state === "offline" ? "Offline" : "Connecting…";
   return (
-    <output className={`conn ${state}`} data-state={state} aria-live="polite" aria-label={`Connection: ${label}`}>
+    <output
+      className={`conn ${state}${compact ? " compact" : ""}`}
+      data-state={state}
+      aria-live="polite"
+      aria-label={`Connection: ${label}`}
+      title={label}
+    >
       <span className="conn-dot" aria-hidden="true" />
-      {label}
+      {(!compact || state !== "online") && label}
     </output>
   );
 }

@@ -7,7 +7,7 @@
  * after `onMessage` returns; they go into the MessageStore, which also merges the own pending
  * copies by (from, id). History fills the logs downwards on scroll-up.
  */
-import { HeraldClient, type PendingPublish, randomId } from "../../shared/client/index.js";
+import { HeraldClient, type PendingPublish, randomId, type Subscription } from "../../shared/client/index.js";
 import type { Message } from "../../shared/protocol.js";
 import { BROADCAST, NAME_RE } from "../../shared/topics.js";
 import {
@@ -52,7 +52,7 @@ export class Chat {
   private client!: HeraldClient;
   private state: ChatState;
   private readonly listeners = new Set<() => void>();
-  private readonly subscribed = new Map<string, Promise<unknown>>();
+  private readonly subscribed = new Map<string, Promise<Subscription | undefined>>();
   /** Own publishes made by this page (the rest of the outbox came from storage). */
   private readonly waiting = new Set<string>();
   private readonly lastRead: Map<string, number>;
@@ -114,6 +114,7 @@ export class Chat {
     void this.subscribeTopic(BROADCAST);
     for (const room of this.state.rooms) void this.subscribeTopic(`room:${room}`);
     void this.loadHistory(`user:${this.me}`);
+    void this.loadHistory(BROADCAST);
     this.reconcileOutbox(this.client.pending());
     // Everyone online (broadcast presence) has no events: poll it.
     this.timers.push(setInterval(() => void this.refreshPresence(BROADCAST), 15000));
@@ -193,7 +194,7 @@ export class Chat {
 
   // --- topics ---------------------------------------------------------------------------------
 
-  private subscribeTopic(topic: string): Promise<unknown> {
+  private subscribeTopic(topic: string): Promise<Subscription | undefined> {
     let sub = this.subscribed.get(topic);
     if (!sub) {
       const client = this.client;
@@ -201,12 +202,13 @@ export class Chat {
         .subscribe(topic, async (m) => this.onMessage(m), {
           onGap: (gap) => this.store.addGap(gap.topic, gap.from, gap.to),
         })
-        .then(() => {
+        .then((subscription) => {
           // Presence asked before the subscription took effect would miss this user and the
           // events of whoever came meanwhile.
           if (topic.startsWith("room:")) void this.refreshPresence(topic);
+          return subscription;
         })
-        .catch((err: unknown) => {
+        .catch((err: unknown): undefined => {
           if (client !== this.client) return;
           this.subscribed.delete(topic);
           this.set({ notice: `Could not subscribe to ${topic}: ${errorText(err)}` });
@@ -240,7 +242,7 @@ export class Chat {
         const complete = res.messages.length < limit || res.messages[0]?.seq === 1;
         const isFirst = !this.historyLoaded.has(topic);
         this.historyLoaded.add(topic);
-        if (isFirst) this.markHistoryRead(topic, res.messages);
+        if (isFirst) this.markHistoryRead(topic, res.messages, res.head);
         this.store.addHistory(topic, res.messages, { complete, head: res.head });
       } catch (err) {
         this.set({ notice: `Could not load history: ${errorText(err)}` });
@@ -255,12 +257,11 @@ export class Chat {
   private readonly historyLoading = new Map<string, Promise<void>>();
 
   /** Messages that were there before this page first looked count as read, unless a read position says otherwise. */
-  private markHistoryRead(topic: string, messages: readonly Message[]): void {
+  private markHistoryRead(topic: string, messages: readonly Message[], head: number): void {
     if (topic === `user:${this.me}`) {
       for (const m of messages) if (m.from !== this.me) this.addDm(m.from, m.seq);
     } else if (!this.lastRead.has(topic)) {
-      const last = messages[messages.length - 1];
-      if (last) this.setRead(topic, last.seq);
+      this.setRead(topic, messages[messages.length - 1]?.seq ?? head);
     }
   }
 
@@ -312,7 +313,7 @@ export class Chat {
     const rooms = this.state.rooms.filter((r) => r !== name);
     this.set({ rooms });
     saveJson(this.key("rooms"), rooms);
-    const sub = (await this.subscribed.get(topic)) as { unsubscribe(): Promise<void> } | undefined;
+    const sub = await this.subscribed.get(topic);
     this.subscribed.delete(topic);
     this.historyLoaded.delete(topic);
     this.lastRead.delete(topic);

@@ -1,9 +1,9 @@
 /** Small inline icons (no icon font, no emoji: both depend on what the system has installed). */
-const common = { width: 18, height: 18, viewBox: "0 0 24 24", "aria-hidden": true, focusable: false } as const;
+const common = { width: 18, height: 18, viewBox: "0 0 24 24", focusable: false } as const;
 
 export function MegaphoneIcon() {
   return (
-    <svg {...common}>
+    <svg {...common} aria-hidden="true">
       <path
         fill="none"
         stroke="currentColor"
@@ -18,7 +18,7 @@ export function MegaphoneIcon() {
 
 export function PeopleIcon() {
   return (
-    <svg {...common}>
+    <svg {...common} aria-hidden="true">
       <path
         fill="none"
         stroke="currentColor"
@@ -33,7 +33,7 @@ export function PeopleIcon() {
 
 export function HashIcon() {
   return (
-    <svg {...common} width={16} height={16}>
+    <svg {...common} aria-hidden="true" width={16} height={16}>
       <path
         fill="none"
         stroke="currentColor"
