@@ -98,6 +98,14 @@ export function spawnServer(options: SpawnOptions): Promise<ServerProc> {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
+  // Everything the server prints is kept in bench/results/logs, to look into errors afterwards.
+  const logDir = path.join(ROOT, "bench/results/logs");
+  fs.mkdirSync(logDir, { recursive: true });
+  const log = fs.createWriteStream(
+    path.join(logDir, `${options.name.replace(/[^A-Za-z0-9]+/g, "-")}-${child.pid}.log`),
+  );
+  child.stdout!.pipe(log);
+  child.stderr!.pipe(log);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const cleanup = () => {
     if (options.dataDir) fs.rmSync(options.dataDir, { recursive: true, force: true });
