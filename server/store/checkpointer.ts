@@ -4,9 +4,9 @@
  * fsyncs every thousand pages (10 ms and more on a slow disk). So the writer turns auto-checkpoint
  * off and this worker thread, with its own connection, runs PASSIVE checkpoints: they never wait
  * for the writer, and the writer restarts the WAL from the top once it has all been copied.
- * Under a load with no pause the WAL never gets to be all copied at the start of a write, so once
- * it is past `restartPages` a RESTART checkpoint makes the writer wait, briefly (PASSIVE has copied
- * nearly everything already), for the WAL to start over.
+ * (Under a load with no pause that never happens; the writer then truncates the WAL itself, see
+ * SqliteStore.boundWal. A RESTART checkpoint here would deadlock with the writer's transaction
+ * until the busy timeout, which is why this worker never blocks writers.)
  */
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
@@ -19,8 +19,7 @@ const db = new Database(workerData.file);
 db.pragma("busy_timeout = 5000");
 const timer = setInterval(() => {
   try {
-    const [{ log }] = db.pragma("wal_checkpoint(PASSIVE)");
-    if (log > workerData.restartPages) db.pragma("wal_checkpoint(RESTART)");
+    db.pragma("wal_checkpoint(PASSIVE)");
   } catch (err) {
     parentPort.postMessage({ error: String(err) });
   }
@@ -36,9 +35,9 @@ export class Checkpointer {
   private readonly worker: Worker;
   private readonly exited: Promise<void>;
 
-  constructor(file: string, onError: (message: string) => void, everyMs = 250, restartPages = 16384) {
+  constructor(file: string, onError: (message: string) => void, everyMs = 250) {
     const driver = fileURLToPath(import.meta.resolve("better-sqlite3"));
-    this.worker = new Worker(SOURCE, { eval: true, workerData: { file, driver, everyMs, restartPages } });
+    this.worker = new Worker(SOURCE, { eval: true, workerData: { file, driver, everyMs } });
     this.worker.on("message", (m: { error?: string }) => m.error && onError(m.error));
     this.worker.on("error", (err) => onError(String(err)));
     this.worker.unref();

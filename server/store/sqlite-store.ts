@@ -61,6 +61,9 @@ type Write =
     }
   | { kind: "op"; run: () => unknown; result?: unknown; resolve: (r: unknown) => void; reject: (e: unknown) => void };
 
+/** The WAL size past which the writer truncates it (see boundWal). */
+const WAL_LIMIT = 64 * 1024 * 1024;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS topics (
   name TEXT PRIMARY KEY, head INTEGER NOT NULL, last_ts INTEGER NOT NULL
@@ -121,7 +124,6 @@ export class SqliteStore implements Store {
     this.db.pragma("busy_timeout = 5000");
     // Checkpoints run in a worker thread (checkpointer.ts), never inside a commit on the event loop.
     this.db.pragma("wal_autocheckpoint = 0");
-    this.db.pragma("journal_size_limit = 67108864");
     this.db.exec(SCHEMA);
     this.checkpointer = new Checkpointer(this.db.name, options.onError ?? (() => {}));
     this.stmt = this.prepare();
@@ -232,6 +234,7 @@ export class SqliteStore implements Store {
       this.settleIdle();
       return;
     }
+    this.boundWal();
     this.unsynced.push({ writes, messages, heads: touched });
     if (this.durability === "full") this.sync(started);
     else this.settle(this.unsynced.splice(0), started);
@@ -274,13 +277,29 @@ export class SqliteStore implements Store {
     else this.heads.delete(topic);
   }
 
+  /** The WAL file, opened once after the first commit created it: for fdatasync and its size. */
+  private wal(): number {
+    this.walFd ??= fs.openSync(`${this.db.name}-wal`, "r");
+    return this.walFd;
+  }
+
+  /**
+   * Under a load with no pause the checkpointer never finds the WAL all copied at the start of a
+   * write, so the WAL would grow without end. Past WAL_LIMIT the writer truncates it itself: the
+   * checkpointer has copied nearly all of it already, so this stops the event loop only briefly,
+   * once per WAL_LIMIT bytes written.
+   */
+  private boundWal(): void {
+    if (fs.fstatSync(this.wal()).size > WAL_LIMIT) this.db.pragma("wal_checkpoint(TRUNCATE)");
+  }
+
   /** One fdatasync at a time; batches committed meanwhile wait for the next one. */
   private sync(started: number): void {
     if (this.syncing || this.unsynced.length === 0) return;
-    if (this.walFd === undefined) this.walFd = fs.openSync(`${this.db.name}-wal`, "r");
+    const fd = this.wal();
     this.syncing = true;
     const batches = this.unsynced.splice(0);
-    fs.fdatasync(this.walFd, (err) => {
+    fs.fdatasync(fd, (err) => {
       this.syncing = false;
       if (err) {
         // Like PostgreSQL after a failed fsync, do not pretend: nothing more is accepted.
