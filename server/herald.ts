@@ -6,6 +6,7 @@ import Fastify from "fastify";
 import { Server } from "socket.io";
 import type { ClientToServerEvents, ServerToClientEvents } from "../shared/protocol.js";
 import { Authenticator } from "./auth.js";
+import { coalesceWrites } from "./coalesce.js";
 import type { Config } from "./config.js";
 import type { Context } from "./context.js";
 import { Delivery } from "./delivery.js";
@@ -57,6 +58,7 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
     maxHttpBufferSize: 2 * config.maxPayload + 64 * 1024,
     serveClient: false,
   });
+  coalesceWrites(io);
   const hub = new Hub(ctx, io, auth);
   await registerHttp(app, { ctx, auth, connections: () => hub.connections });
   const retention = new Retention(ctx, (c) => hub.isLive(c), options.now);

@@ -1,14 +1,15 @@
 /**
  * The embedded store: SQLite through better-sqlite3, in WAL mode.
  *
- * Group commit: every write is queued and the queue is committed as one transaction once per
- * event-loop turn, so publishes that arrive together share one commit. better-sqlite3 is
+ * Group commit: every write is queued and the queue is committed as one transaction, so publishes
+ * that arrive together share one commit. better-sqlite3 is
  * synchronous, and an fsync inside COMMIT would stop the event loop for as long as the disk takes
  * (0.15 ms here, 2-10 ms on a cloud volume). So SQLite runs with synchronous=NORMAL (a commit only
  * writes the WAL into the page cache) and `full` durability is an fdatasync of the WAL file in
  * libuv's thread pool, after which the batch's writes resolve. That is the guarantee of
  * synchronous=FULL (the WAL is on disk before anything is answered) without blocking: while one
- * fdatasync runs, the next batches commit and wait for the following one. Only messages whose
+ * fdatasync runs, new writes queue up, and its completion commits them all in one transaction and
+ * starts the next fdatasync. `normal` commits once per event-loop turn. Only messages whose
  * fdatasync has finished are readable (`durable` heads), so nothing a crash could undo is delivered.
  *
  * Next on the path: delivery.ts (fed by onDurable).
@@ -20,6 +21,7 @@ import { HeraldError } from "../../shared/errors.js";
 import type { Message } from "../../shared/protocol.js";
 import type { Durability } from "../config.js";
 import { Checkpointer } from "./checkpointer.js";
+import { RecentMessages } from "./recent.js";
 import type {
   AppendResult,
   ClientKey,
@@ -61,6 +63,19 @@ type Write =
     }
   | { kind: "op"; run: () => unknown; result?: unknown; resolve: (r: unknown) => void; reject: (e: unknown) => void };
 
+/** A message stored by a batch, with its payload's size for the in-memory budget. */
+interface Fresh {
+  message: Message;
+  bytes: number;
+}
+
+/** A committed batch waiting to be durable. */
+interface Batch {
+  writes: Write[];
+  messages: Fresh[];
+  heads: Map<string, number>;
+}
+
 /** The WAL size past which the writer truncates it (see boundWal). */
 const WAL_LIMIT = 64 * 1024 * 1024;
 
@@ -98,11 +113,11 @@ export class SqliteStore implements Store {
   private readonly heads = new Map<string, { head: number; lastTs: number }>();
   /** What readers may see: heads whose batch is durable. */
   private readonly durable = new Map<string, number>();
+  /** The newest durable messages, so that streams a little behind are fed from memory. */
+  private readonly recent = new RecentMessages();
 
   private queue: Write[] = [];
   private flushScheduled = false;
-  /** Committed batches waiting for the next fdatasync. */
-  private unsynced: { writes: Write[]; messages: Message[]; heads: Map<string, number> }[] = [];
   private syncing = false;
   private failed: Error | undefined;
   private closed = false;
@@ -147,7 +162,10 @@ export class SqliteStore implements Store {
       insertMessage: db.prepare(
         "INSERT INTO messages (topic, seq, id, from_user, ts, key, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
       ),
-      insertPublished: db.prepare("INSERT INTO published (from_user, id, topic, seq, ts) VALUES (?, ?, ?, ?, ?)"),
+      // The unique index on (from_user, id) makes a publish id seen before a no-op: the dedup check.
+      insertPublished: db.prepare(
+        "INSERT OR IGNORE INTO published (from_user, id, topic, seq, ts) VALUES (?, ?, ?, ?, ?)",
+      ),
       upsertTopic: db.prepare(
         "INSERT INTO topics (name, head, last_ts) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET head = excluded.head, last_ts = excluded.last_ts",
       ),
@@ -199,20 +217,25 @@ export class SqliteStore implements Store {
       return;
     }
     this.queue.push(write);
-    if (!this.flushScheduled) {
+    // While an fdatasync runs, writes wait for it to end: its completion commits them (see sync).
+    if (!this.flushScheduled && !this.syncing) {
       this.flushScheduled = true;
       setImmediate(this.flush);
     }
   }
 
-  /** Commits everything queued in this turn as one transaction, then hands it to the syncer. */
+  /**
+   * Commits everything queued as one transaction, then makes it durable. In `full` mode that is
+   * one transaction per fdatasync: what arrives while the disk flushes is committed together when
+   * it is done, so a slow disk makes batches bigger rather than commits more frequent.
+   */
   private readonly flush = (): void => {
     this.flushScheduled = false;
     const writes = this.queue;
-    if (writes.length === 0) return;
+    if (writes.length === 0 || this.syncing) return;
     this.queue = [];
     const started = performance.now();
-    const messages: Message[] = [];
+    const messages: Fresh[] = [];
     const touched = new Map<string, number>();
     try {
       this.db.transaction(() => {
@@ -235,21 +258,12 @@ export class SqliteStore implements Store {
       return;
     }
     this.boundWal();
-    this.unsynced.push({ writes, messages, heads: touched });
-    if (this.durability === "full") this.sync(started);
-    else this.settle(this.unsynced.splice(0), started);
+    const batch: Batch = { writes, messages, heads: touched };
+    if (this.durability === "full") this.sync(batch, started);
+    else this.settle(batch, started);
   };
 
-  private applyAppend(m: NewMessage, out: Message[], touched: Map<string, number>): AppendResult {
-    const seen = this.stmt.findPublished.get(m.from, m.id);
-    if (seen) {
-      const row = this.stmt.findMessage.get(seen.topic, seen.seq);
-      const message = row
-        ? toMessage(row)
-        : // Retention removed the message but its id is still remembered: answer from what is kept.
-          { id: m.id, topic: seen.topic, seq: seen.seq, from: m.from, ts: seen.ts, payload: null };
-      return { message, duplicate: true };
-    }
+  private applyAppend(m: NewMessage, out: Fresh[], touched: Map<string, number>): AppendResult {
     let h = this.heads.get(m.topic);
     if (!h) {
       h = { head: 0, lastTs: 0 };
@@ -258,14 +272,22 @@ export class SqliteStore implements Store {
     const seq = h.head + 1;
     // PROTOCOL: ts never decreases along seq within a topic, even if the clock steps back.
     const ts = Math.max(this.now(), h.lastTs);
+    if (this.stmt.insertPublished.run(m.from, m.id, m.topic, seq, ts).changes === 0) {
+      const seen = this.stmt.findPublished.get(m.from, m.id)!;
+      const row = this.stmt.findMessage.get(seen.topic, seen.seq);
+      const message = row
+        ? toMessage(row)
+        : // Retention removed the message but its id is still remembered: answer from what is kept.
+          { id: m.id, topic: seen.topic, seq: seen.seq, from: m.from, ts: seen.ts, payload: null };
+      return { message, duplicate: true };
+    }
     this.stmt.insertMessage.run(m.topic, seq, m.id, m.from, ts, m.key ?? null, m.json);
-    this.stmt.insertPublished.run(m.from, m.id, m.topic, seq, ts);
     h.head = seq;
     h.lastTs = ts;
     touched.set(m.topic, seq);
     const message: Message = { id: m.id, topic: m.topic, seq, from: m.from, ts, payload: m.payload };
     if (m.key !== undefined) message.key = m.key;
-    out.push(message);
+    out.push({ message, bytes: m.json.length });
     return { message, duplicate: false };
   }
 
@@ -293,41 +315,35 @@ export class SqliteStore implements Store {
     if (fs.fstatSync(this.wal()).size > WAL_LIMIT) this.db.pragma("wal_checkpoint(TRUNCATE)");
   }
 
-  /** One fdatasync at a time; batches committed meanwhile wait for the next one. */
-  private sync(started: number): void {
-    if (this.syncing || this.unsynced.length === 0) return;
-    const fd = this.wal();
+  /** The WAL on disk, in libuv's thread pool; then the batch is answered and what waited is committed. */
+  private sync(batch: Batch, started: number): void {
     this.syncing = true;
-    const batches = this.unsynced.splice(0);
-    fs.fdatasync(fd, (err) => {
+    fs.fdatasync(this.wal(), (err) => {
       this.syncing = false;
       if (err) {
         // Like PostgreSQL after a failed fsync, do not pretend: nothing more is accepted.
         this.failed = err;
         const e = new HeraldError("INTERNAL", "storage failure: fdatasync failed", { cause: err });
-        for (const b of batches) for (const w of b.writes) w.reject(e);
+        for (const w of [...batch.writes, ...this.queue.splice(0)]) w.reject(e);
         this.settleIdle();
         return;
       }
-      this.settle(batches, started);
-      this.sync(performance.now());
+      // Start the next commit and fdatasync first, so the disk is busy while this batch is answered.
+      this.flush();
+      this.settle(batch, started);
     });
   }
 
-  private settle(
-    batches: { writes: Write[]; messages: Message[]; heads: Map<string, number> }[],
-    started: number,
-  ): void {
-    const seconds = (performance.now() - started) / 1000;
-    let writes = 0;
+  private settle(batch: Batch, started: number): void {
+    for (const [topic, head] of batch.heads) this.durable.set(topic, head);
+    for (const w of batch.writes) (w.resolve as (r: unknown) => void)(w.result);
     const fresh: Message[] = [];
-    for (const b of batches) {
-      for (const [topic, head] of b.heads) this.durable.set(topic, head);
-      for (const w of b.writes) (w.resolve as (r: unknown) => void)(w.result);
-      writes += b.writes.length;
-      for (const m of b.messages) fresh.push(m);
+    for (const { message, bytes } of batch.messages) {
+      fresh.push(message);
+      this.recent.add(message, bytes);
     }
-    for (const l of this.commitListeners) l(seconds, writes);
+    const seconds = (performance.now() - started) / 1000;
+    for (const l of this.commitListeners) l(seconds, batch.writes.length);
     // Fan out after the replies: the resolved writes' continuations are queued first.
     if (fresh.length > 0) queueMicrotask(() => this.emitDurable(fresh));
     this.settleIdle();
@@ -338,7 +354,7 @@ export class SqliteStore implements Store {
   }
 
   private settleIdle(): void {
-    if (this.queue.length === 0 && this.unsynced.length === 0 && !this.syncing && !this.flushScheduled) {
+    if (this.queue.length === 0 && !this.syncing && !this.flushScheduled) {
       for (const w of this.idleWaiters.splice(0)) w();
     }
   }
@@ -392,9 +408,24 @@ export class SqliteStore implements Store {
           if (last >= 0) upTo = rows[last]!.seq;
           if (last < rows.length - 1 || rows.length === 0) break;
         }
-        if (upTo > 0) messages += cut.run(topic, upTo).changes;
+        if (upTo > 0) {
+          messages += cut.run(topic, upTo).changes;
+          this.recent.forget(topic, upTo);
+        }
       }
-      this.db.prepare("DELETE FROM published WHERE ts < ?").run(limits.olderThan);
+      // Publish ids are in insertion order, which is ts order but for clock steps: walk the prefix.
+      const ids = this.db.prepare<[number], { rowid: number; ts: number }>(
+        "SELECT rowid, ts FROM published WHERE rowid > ? ORDER BY rowid LIMIT 1000",
+      );
+      let idsUpTo = 0;
+      for (;;) {
+        const rows = ids.all(idsUpTo);
+        const firstKept = rows.findIndex((r) => r.ts >= limits.olderThan);
+        const last = firstKept < 0 ? rows.length - 1 : firstKept - 1;
+        if (last >= 0) idsUpTo = rows[last]!.rowid;
+        if (firstKept >= 0 || rows.length === 0) break;
+      }
+      this.db.prepare("DELETE FROM published WHERE rowid <= ?").run(idsUpTo);
       let clients = 0;
       const gone = this.db
         .prepare<[number], { user: string; client_id: string }>(
@@ -416,7 +447,9 @@ export class SqliteStore implements Store {
   async read(topic: string, after: number, limit: number): Promise<Message[]> {
     const head = this.durable.get(topic) ?? 0;
     if (after >= head) return [];
-    return this.stmt.readAfter.all(topic, after, head, limit).map(toMessage);
+    return (
+      this.recent.read(topic, after, head, limit) ?? this.stmt.readAfter.all(topic, after, head, limit).map(toMessage)
+    );
   }
 
   async history(topic: string, query: HistoryQuery): Promise<Message[]> {
