@@ -6,6 +6,9 @@ export class Metrics {
   readonly registry = new client.Registry();
   readonly connections: client.Gauge;
   readonly publishes: client.Counter<"result">;
+  /** Bound children of `publishes` for the hot path, so no label hashing per publish. */
+  readonly stored: client.Counter.Internal;
+  readonly duplicates: client.Counter.Internal;
   readonly deliveries: client.Counter;
   readonly acks: client.Counter;
   readonly dropped: client.Counter<"reason">;
@@ -21,6 +24,8 @@ export class Metrics {
       labelNames: ["result"],
       registers,
     });
+    this.stored = this.publishes.labels("stored");
+    this.duplicates = this.publishes.labels("duplicate");
     this.deliveries = new client.Counter({
       name: "herald_deliveries_total",
       help: "Messages sent to subscribers",

@@ -21,6 +21,6 @@ export async function publish(ctx: Context, caller: Caller, args: PublishArgs): 
   const message: NewMessage = { id: args.id, topic: args.topic, from: caller.user, payload: args.payload, json };
   if (args.key !== undefined) message.key = args.key;
   const { message: stored, duplicate } = await ctx.store.append(message);
-  ctx.metrics.publishes.inc({ result: duplicate ? "duplicate" : "stored" });
+  (duplicate ? ctx.metrics.duplicates : ctx.metrics.stored).inc();
   return { seq: stored.seq, ts: stored.ts, duplicate };
 }
