@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { SignJWT } from "jose";
 import type { Browser } from "playwright-core";
 import { io } from "socket.io-client";
 import { ROOT, type TestServer } from "../test/helpers.js";
@@ -351,6 +352,38 @@ describe("web chat - rooms", () => {
     await waitOnline(tom.page);
     await tom.page.getByRole("link", { name: "Room stay" }).waitFor();
     assert.equal(await tom.page.getByRole("link", { name: /Room brief/ }).count(), 0);
+  });
+});
+
+describe("web chat - jwt sign-in", () => {
+  it("signs in with ?token= and refuses a bad one with a way back to sign-in", async () => {
+    const secret = "e2e-secret-e2e-secret-e2e-secret";
+    const jwt = await startChatServer({ auth: "jwt", jwtSecret: secret });
+    try {
+      const token = await new SignJWT({})
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject("vera")
+        .sign(new TextEncoder().encode(secret));
+      const context = await browser.newContext();
+      users.push({ user: "vera", context, page: await context.newPage() });
+      const page = context.pages()[0]!;
+      page.on("pageerror", (err) => console.error("[vera] page error:", err));
+      await page.goto(`${jwt.url}/room/secure?token=${token}`);
+      await waitOnline(page);
+      assert.equal(new URL(page.url()).search, "", "the token leaves the address bar");
+      await send(page, "signed in with a token");
+      await page.locator('[data-status="delivered"]', { hasText: "signed in with a token" }).waitFor();
+      assert.equal(await page.locator('[data-from="vera"]').count(), 1);
+      await page.goto(`${jwt.url}/room/secure?token=not.a.token`);
+      await page
+        .getByRole("alert")
+        .getByText(/Sign-in was refused/)
+        .waitFor();
+      await page.getByRole("button", { name: "Sign in again" }).click();
+      await page.getByRole("button", { name: "Sign in" }).waitFor();
+    } finally {
+      await jwt.close();
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 /** The chat's layout: the sidebar and the open conversation side by side, or one at a time on a phone. */
 import { useEffect, useState } from "react";
 import { ChatPane } from "./ChatPane.js";
+import { type Conversation, sameConversation } from "./conversation.js";
 import { useChat, useChatState, useNarrow } from "./hooks.js";
 import { Sidebar } from "./Sidebar.js";
 
@@ -12,11 +13,29 @@ export function App({ onSignOut }: { onSignOut: () => void }) {
 
   useEffect(() => {
     const onPop = () => chat.openFromLocation();
+    // Alt+ArrowUp / Alt+ArrowDown: the previous or next conversation in the sidebar.
+    const onKey = (e: KeyboardEvent) => {
+      if (!e.altKey || (e.key !== "ArrowUp" && e.key !== "ArrowDown")) return;
+      const s = chat.getState();
+      const all: Conversation[] = [
+        { kind: "announcements" },
+        ...s.rooms.map((name): Conversation => ({ kind: "room", name })),
+        ...s.dms.map((user): Conversation => ({ kind: "dm", user })),
+      ];
+      const at = all.findIndex((c) => sameConversation(c, s.active));
+      const next = all[(at + (e.key === "ArrowUp" ? all.length - 1 : 1)) % all.length];
+      if (next) {
+        e.preventDefault();
+        chat.open(next);
+      }
+    };
+    window.addEventListener("keydown", onKey);
     const onVisible = () => chat.markRead();
     window.addEventListener("popstate", onPop);
     document.addEventListener("visibilitychange", onVisible);
     return () => {
       window.removeEventListener("popstate", onPop);
+      window.removeEventListener("keydown", onKey);
       document.removeEventListener("visibilitychange", onVisible);
     };
   }, [chat]);

@@ -4,7 +4,7 @@
  * jump-to-latest button when scrolled up. Each message element carries `data-message-id` and
  * `data-seq` (empty while pending) for tests and tools.
  */
-import { memo, useCallback, useEffect, useState } from "react";
+import { memo, useCallback, useEffect, useRef, useState } from "react";
 import { Avatar } from "./Avatar.js";
 import type { Conversation } from "./conversation.js";
 import { conversationTitle } from "./conversation.js";
@@ -77,8 +77,23 @@ export function MessageList({
     </div>
   );
 
+  // New messages from others, for screen readers.
+  const last = items[items.length - 1];
+  const [announce, setAnnounce] = useState("");
+  const lastKey = useRef<string | undefined>(undefined);
+  useEffect(() => {
+    const key = last?.key;
+    if (lastKey.current !== undefined && key !== lastKey.current && last?.kind === "message" && last.from !== me) {
+      setAnnounce(`${last.from}: ${payloadText(last.payload)}`);
+    }
+    lastKey.current = key;
+  }, [last, me]);
+
   return (
     <div className="message-area">
+      <div className="visually-hidden" aria-live="polite">
+        {announce}
+      </div>
       <VirtualList
         key={convKey}
         items={items}

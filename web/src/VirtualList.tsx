@@ -128,10 +128,16 @@ export function VirtualList<T>(props: VirtualListProps<T>) {
     return () => ro.disconnect();
   }, []);
 
-  // A short list that does not fill the screen cannot be scrolled up: ask for older ones now.
+  // A short list that does not fill the screen cannot be scrolled up: ask for older ones now,
+  // once per length of the list (an answer that adds nothing must not ask again at once).
+  const askedAt = useRef(-1);
   useLayoutEffect(() => {
     const el = scroller.current;
-    if (el && el.scrollHeight <= el.clientHeight + TOP_TRIGGER_PX) onReachTop?.();
+    if (!el || askedAt.current === items.length) return;
+    if (el.scrollHeight <= el.clientHeight + TOP_TRIGGER_PX) {
+      askedAt.current = items.length;
+      onReachTop?.();
+    }
   });
 
   const rendered: ReactNode[] = [];
@@ -152,7 +158,9 @@ export function VirtualList<T>(props: VirtualListProps<T>) {
       onScroll={onScroll}
       role="log"
       aria-label={label}
-      aria-live="polite"
+      // Scrolling a virtualized list adds old messages to the DOM: not news. New ones are
+      // announced by MessageList's own live region.
+      aria-live="off"
       // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard to scroll it.
       tabIndex={0}
     >

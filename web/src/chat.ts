@@ -209,7 +209,7 @@ export class Chat {
           return subscription;
         })
         .catch((err: unknown): undefined => {
-          if (client !== this.client) return;
+          if (client !== this.client || client.state === "closed") return;
           this.subscribed.delete(topic);
           this.set({ notice: `Could not subscribe to ${topic}: ${errorText(err)}` });
         });
@@ -231,7 +231,9 @@ export class Chat {
 
   /** Loads the page of history before what is loaded (the newest page at first). */
   async loadHistory(topic: string): Promise<void> {
-    if (this.store.isComplete(topic)) return;
+    if (this.store.isComplete(topic) || this.client.state === "closed") return;
+    // After a failure, wait a little before asking again (the list asks on every scroll).
+    if (Date.now() < (this.historyRetryAt.get(topic) ?? 0)) return;
     if (this.historyLoading.has(topic)) return this.historyLoading.get(topic);
     const run = (async () => {
       const before = this.store.oldest(topic);
@@ -245,7 +247,8 @@ export class Chat {
         if (isFirst) this.markHistoryRead(topic, res.messages, res.head);
         this.store.addHistory(topic, res.messages, { complete, head: res.head });
       } catch (err) {
-        this.set({ notice: `Could not load history: ${errorText(err)}` });
+        this.historyRetryAt.set(topic, Date.now() + 3000);
+        if (this.client.state !== "closed") this.set({ notice: `Could not load history: ${errorText(err)}` });
       } finally {
         this.historyLoading.delete(topic);
         this.set({ loadingOlder: false });
@@ -255,6 +258,7 @@ export class Chat {
     return run;
   }
   private readonly historyLoading = new Map<string, Promise<void>>();
+  private readonly historyRetryAt = new Map<string, number>();
 
   /** Messages that were there before this page first looked count as read, unless a read position says otherwise. */
   private markHistoryRead(topic: string, messages: readonly Message[], head: number): void {
