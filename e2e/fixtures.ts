@@ -15,7 +15,9 @@ let webDir: string | undefined;
 /** `vite build` into a temp dir (not web/dist, which may be in use), once per process. */
 export function buildWeb(): string {
   if (webDir) return webDir;
-  const out = path.join(tempDir("herald-e2e-web-"), "dist");
+  const dir = tempDir("herald-e2e-web-");
+  process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+  const out = path.join(dir, "dist");
   execFileSync(
     process.execPath,
     [path.join(ROOT, "node_modules/vite/bin/vite.js"), "build", "--outDir", out, "--emptyOutDir"],

@@ -63,7 +63,7 @@ export function ChatPane(props: { state: ChatState; conversation: Conversation; 
             me={chat.me}
             loadingOlder={state.loadingOlder}
             complete={complete}
-            onLoadOlder={() => void chat.loadHistory(topic)}
+            onLoadOlder={() => void chat.loadOlder(conversation)}
             sentCount={sentCount}
           />
           <div className="typing" aria-live="polite" data-testid="typing">
@@ -129,17 +129,13 @@ function Composer(props: { conversation: Conversation; offline: boolean; onSend:
 
   // A draft per conversation survives switching and reloads.
   useEffect(() => {
-    setText(sessionStorage.getItem(`herald:draft:${key}`) ?? "");
+    setText(loadDraft(key));
     area.current?.focus();
   }, [key]);
-  useEffect(() => {
-    try {
-      if (text) sessionStorage.setItem(`herald:draft:${key}`, text);
-      else sessionStorage.removeItem(`herald:draft:${key}`);
-    } catch {
-      // A draft is a convenience.
-    }
-  }, [key, text]);
+  const update = (value: string) => {
+    setText(value);
+    saveDraft(key, value);
+  };
   // Grow with the text, up to a limit (CSS max-height).
   // biome-ignore lint/correctness/useExhaustiveDependencies: resizes when the text changes.
   useEffect(() => {
@@ -153,7 +149,7 @@ function Composer(props: { conversation: Conversation; offline: boolean; onSend:
     const value = text.trim();
     if (!value) return;
     onSend(value);
-    setText("");
+    update("");
   };
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
     if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
@@ -189,7 +185,7 @@ function Composer(props: { conversation: Conversation; offline: boolean; onSend:
           rows={1}
           value={text}
           onChange={(e) => {
-            setText(e.target.value);
+            update(e.target.value);
             if (e.target.value) chat.typing(conversation);
           }}
           onKeyDown={onKeyDown}
@@ -206,4 +202,21 @@ function Composer(props: { conversation: Conversation; offline: boolean; onSend:
       </p>
     </form>
   );
+}
+
+function loadDraft(key: string): string {
+  try {
+    return sessionStorage.getItem(`herald:draft:${key}`) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+function saveDraft(key: string, text: string): void {
+  try {
+    if (text) sessionStorage.setItem(`herald:draft:${key}`, text);
+    else sessionStorage.removeItem(`herald:draft:${key}`);
+  } catch {
+    // A draft is a convenience.
+  }
 }

@@ -229,6 +229,22 @@ export class Chat {
     }
   }
 
+  /**
+   * Older messages for a conversation. A DM reads my whole inbox, where a page may hold nothing
+   * from this person: it then reads on, a few pages at most per call.
+   */
+  async loadOlder(c: Conversation): Promise<void> {
+    const topic = readTopic(c, this.me);
+    if (c.kind !== "dm") return this.loadHistory(topic);
+    const count = () => this.store.dmItems(this.me, c.user).length;
+    const before = count();
+    for (let page = 0; page < 5 && count() === before && !this.store.isComplete(topic); page++) {
+      const oldest = this.store.oldest(topic);
+      await this.loadHistory(topic);
+      if (this.store.oldest(topic) === oldest) break; // nothing came (a failure): stop here
+    }
+  }
+
   /** Loads the page of history before what is loaded (the newest page at first). */
   async loadHistory(topic: string): Promise<void> {
     if (this.store.isComplete(topic) || this.client.state === "closed") return;
