@@ -1,14 +1,17 @@
 /**
  * `ack`: cumulative for a plain stream. The cursor becomes max(acked, min(seq, highest sent)),
  * the window frees at once (flow control is about what the client has processed), and the reply
- * comes once the cursor is durable. Always ok for a valid argument, also stale or unknown.
+ * comes once the cursor is durable. An ack without a callback asks for no reply, and PROTOCOL says
+ * it may be lost in a crash, which only means redelivery: its cursor is written lazily, coalesced
+ * with the stream's later acks. Always ok for a valid argument, also stale or unknown.
  */
 import type { EmptyOk } from "../shared/protocol.js";
 import type { AckArgs } from "../shared/schemas.js";
 import { type Context, topicOf } from "./context.js";
+import type { Call } from "./hub.js";
 import type { Session } from "./session.js";
 
-export async function ack(ctx: Context, session: Session, args: AckArgs): Promise<EmptyOk> {
+export async function ack(ctx: Context, session: Session, args: AckArgs, call: Call): Promise<EmptyOk> {
   topicOf(args.topic);
   ctx.metrics.acks.inc();
   if (args.group !== undefined) return {};
@@ -19,6 +22,7 @@ export async function ack(ctx: Context, session: Session, args: AckArgs): Promis
   if (seq <= stream.acked) return {};
   stream.acked = seq;
   ctx.delivery.acked(stream);
-  await ctx.store.ack(session, args.topic, seq);
+  if (call.oneWay) ctx.store.ackLater(session, args.topic, seq);
+  else await ctx.store.ack(session, args.topic, seq);
   return {};
 }

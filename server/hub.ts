@@ -36,10 +36,16 @@ import { clientKey, type HeraldSocket, Session } from "./session.js";
 import { signal } from "./signal.js";
 import { drop, resume, startAll, subscribe, unsubscribe } from "./subscriptions.js";
 
-type Later = (fn: () => void) => void;
+/** What a handler may know of the call beyond its argument. */
+export interface Call {
+  /** No acknowledgement callback: nobody waits for the reply. */
+  oneWay: boolean;
+  /** Runs `fn` after the reply is sent. */
+  after(fn: () => void): void;
+}
 interface Handler {
   schema: ZodType;
-  run(ctx: Context, session: Session, args: never, later: Later): Promise<object>;
+  run(ctx: Context, session: Session, args: never, call: Call): Promise<object>;
 }
 
 const notYet = (what: string) => async (): Promise<never> => {
@@ -161,15 +167,14 @@ export class Hub {
       return;
     }
     const later: (() => void)[] = [];
-    handler
-      .run(this.ctx, session, parsed.data as never, (fn) => later.push(fn))
-      .then(
-        (result) => {
-          cb?.({ ok: true, ...result });
-          for (const fn of later) fn();
-        },
-        (err: unknown) => this.answer(session, event, cb, err),
-      );
+    const call: Call = { oneWay: cb === undefined, after: (fn) => later.push(fn) };
+    handler.run(this.ctx, session, parsed.data as never, call).then(
+      (result) => {
+        cb?.({ ok: true, ...result });
+        for (const fn of later) fn();
+      },
+      (err: unknown) => this.answer(session, event, cb, err),
+    );
   }
 
   private answer(session: Session, event: ClientEvent, cb: ((reply: unknown) => void) | undefined, err: unknown): void {

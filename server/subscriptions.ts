@@ -7,15 +7,11 @@ import type { EmptyOk, SubscribeOk } from "../shared/protocol.js";
 import type { SubscribeArgs, UnsubscribeArgs } from "../shared/schemas.js";
 import { BROADCAST } from "../shared/topics.js";
 import { type Context, requireSubscribe } from "./context.js";
+import type { Call } from "./hub.js";
 import type { Session } from "./session.js";
 
-/** `later` runs after the reply is sent: PROTOCOL says the reply comes before any `messages` it causes. */
-export async function subscribe(
-  ctx: Context,
-  session: Session,
-  args: SubscribeArgs,
-  later: (fn: () => void) => void,
-): Promise<SubscribeOk> {
+/** Delivery starts after the reply is sent: PROTOCOL says the reply comes before any `messages` it causes. */
+export async function subscribe(ctx: Context, session: Session, args: SubscribeArgs, call: Call): Promise<SubscribeOk> {
   requireSubscribe(session, args.topic);
   if (args.group !== undefined) {
     throw new HeraldError("BAD_REQUEST", "consumer groups are not available in this version of Herald");
@@ -32,7 +28,7 @@ export async function subscribe(
     // PROTOCOL: subscribing again without `from` changes nothing and re-sends nothing.
     return { head, acked: stream.acked };
   }
-  later(() => {
+  call.after(() => {
     const s = session.streams.get(args.topic);
     if (s) ctx.delivery.start(s);
   });

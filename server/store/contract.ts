@@ -134,6 +134,25 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       assert.deepEqual(await store.touchClient(alice, 2), { first: false });
     });
 
+    it("writes the cursors of acks that asked for no reply before any read or change of them", async () => {
+      const h = await open();
+      for (let i = 1; i <= 3; i++) await h.store.append(msg("bob", `l${i}`, "room:l"));
+      await h.store.subscribe(alice, "room:l", 1);
+      h.store.ackLater(alice, "room:l", 2);
+      h.store.ackLater(alice, "room:l", 1);
+      assert.deepEqual(await h.store.subscriptions(alice), [{ topic: "room:l", acked: 2 }]);
+      h.store.ackLater(alice, "room:l", 3);
+      assert.deepEqual(await h.store.subscribe(alice, "room:l", 2), { head: 3, acked: 1, created: false });
+      assert.deepEqual(await h.store.subscriptions(alice), [{ topic: "room:l", acked: 1 }]);
+      h.store.ackLater(alice, "room:l", 2);
+      await new Promise((r) => setTimeout(r, 300));
+      const cursor = (await h.store.stats()).subscriptions.find((s) => s.topic === "room:l");
+      assert.equal(cursor?.acked, 2, "written within a short while even when nothing else happens");
+      h.store.ackLater(alice, "room:l", 3);
+      const store = await h.reopen();
+      assert.deepEqual(await store.subscriptions(alice), [{ topic: "room:l", acked: 3 }]);
+    });
+
     it("keeps seqs, publish ids and cursors across a restart", async () => {
       const h = await open();
       await h.store.append(msg("alice", "p1", "room:p"));

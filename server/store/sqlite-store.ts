@@ -76,6 +76,9 @@ interface Batch {
   heads: Map<string, number>;
 }
 
+/** How long an ack without a callback may wait in memory before its cursor is written. */
+const LAZY_CURSOR_MS = 100;
+
 /** The WAL size past which the writer truncates it (see boundWal). */
 const WAL_LIMIT = 64 * 1024 * 1024;
 
@@ -117,6 +120,9 @@ export class SqliteStore implements Store {
   private readonly recent = new RecentMessages();
 
   private queue: Write[] = [];
+  /** Cursors of acks that asked for no reply, written by the next `writeLazyCursors`. */
+  private readonly lazyCursors = new Map<string, { user: string; clientId: string; topic: string; seq: number }>();
+  private lazyTimer: NodeJS.Timeout | undefined;
   private flushScheduled = false;
   private syncing = false;
   private failed: Error | undefined;
@@ -369,6 +375,7 @@ export class SqliteStore implements Store {
 
   subscribe(client: ClientKey, topic: string, from?: number): Promise<SubscribeResult> {
     return this.write(() => {
+      this.writeLazyCursors();
       // The assigned head: this batch resolves only once everything up to it is durable.
       const head = this.heads.get(topic)?.head ?? 0;
       const row = this.stmt.getSub.get(client.user, client.clientId, topic);
@@ -381,6 +388,7 @@ export class SqliteStore implements Store {
 
   unsubscribe(client: ClientKey, topic: string): Promise<void> {
     return this.write(() => {
+      this.writeLazyCursors();
       this.stmt.deleteSub.run(client.user, client.clientId, topic);
     });
   }
@@ -391,8 +399,29 @@ export class SqliteStore implements Store {
     });
   }
 
+  ackLater(client: ClientKey, topic: string, seq: number): void {
+    const key = `${client.user}\u0000${client.clientId}\u0000${topic}`;
+    const known = this.lazyCursors.get(key);
+    if (known) known.seq = Math.max(known.seq, seq);
+    else this.lazyCursors.set(key, { user: client.user, clientId: client.clientId, topic, seq });
+    if (this.lazyTimer === undefined && !this.closed) {
+      this.lazyTimer = setTimeout(() => {
+        this.lazyTimer = undefined;
+        this.write(() => this.writeLazyCursors()).catch(() => {});
+      }, LAZY_CURSOR_MS);
+      this.lazyTimer.unref();
+    }
+  }
+
+  /** Inside a write: the lazy cursors go first, so every read or change of cursors sees them. */
+  private writeLazyCursors(): void {
+    for (const c of this.lazyCursors.values()) this.stmt.ackSub.run(c.seq, c.user, c.clientId, c.topic);
+    this.lazyCursors.clear();
+  }
+
   sweep(limits: SweepLimits): Promise<{ messages: number; clients: number }> {
     return this.write(() => {
+      this.writeLazyCursors();
       let messages = 0;
       const chunk = this.db.prepare<[string, number], { seq: number; ts: number }>(
         "SELECT seq, ts FROM messages WHERE topic = ? AND seq > ? ORDER BY seq LIMIT 1000",
@@ -465,8 +494,12 @@ export class SqliteStore implements Store {
     return this.durable.get(topic) ?? 0;
   }
 
-  async subscriptions(client: ClientKey): Promise<{ topic: string; acked: number }[]> {
-    return this.stmt.listSubs.all(client.user, client.clientId);
+  subscriptions(client: ClientKey): Promise<{ topic: string; acked: number }[]> {
+    // A write, so that it comes after every ack queued before it (a REPLACED connection's).
+    return this.write(() => {
+      this.writeLazyCursors();
+      return this.stmt.listSubs.all(client.user, client.clientId);
+    });
   }
 
   async stats(): Promise<StoreStats> {
@@ -504,6 +537,9 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    clearTimeout(this.lazyTimer);
+    this.lazyTimer = undefined;
+    if (this.lazyCursors.size > 0) this.write(() => this.writeLazyCursors()).catch(() => {});
     await new Promise<void>((resolve) => {
       this.idleWaiters.push(resolve);
       this.settleIdle();

@@ -83,6 +83,12 @@ export interface Store {
   unsubscribe(client: ClientKey, topic: string): Promise<void>;
   /** Moves the cursor to `max(acked, seq)`; the caller has already clamped `seq` to what was sent. */
   ack(client: ClientKey, topic: string, seq: number): Promise<void>;
+  /**
+   * The same for an ack that asked for no reply: kept in memory, coalesced per cursor, and written
+   * within a short while or before anything else reads or changes that client's cursors. A crash
+   * may lose it, which only means redelivery (PROTOCOL.md `ack`).
+   */
+  ackLater(client: ClientKey, topic: string, seq: number): void;
   /** The client's durable subscriptions, for resuming them on connect. */
   subscriptions(client: ClientKey): Promise<{ topic: string; acked: number }[]>;
 
