@@ -226,6 +226,23 @@ describe("web chat - history", () => {
           .evaluateAll((els) => els.map((e) => Number(e.getAttribute("data-seq"))))),
       );
     assert.ok((await lowest()) > 9000, "starts with the newest page");
+    // The first scroll to the top: older messages come in above, and what was at the top stays
+    // where it was on screen (no jump).
+    const top = await lowest();
+    await list.evaluate((el) => {
+      el.scrollTop = 0;
+    });
+    await eventually(async () => (await lowest()) < top, 10000, "an older page");
+    await reader.page.waitForTimeout(200);
+    const [listBox, anchorBox] = await Promise.all([
+      list.boundingBox(),
+      reader.page.locator(`[data-seq="${top}"]`).boundingBox(),
+    ]);
+    assert.ok(listBox && anchorBox, "the message that was at the top is still rendered");
+    assert.ok(
+      anchorBox.y >= listBox.y - 5 && anchorBox.y < listBox.y + listBox.height / 2,
+      `the message that was at the top is still near the top (${anchorBox.y} in ${listBox.y}..${listBox.y + listBox.height})`,
+    );
     const started = Date.now();
     while ((await lowest()) > 9500 && Date.now() - started < 20000) {
       await list.evaluate((el) => {
