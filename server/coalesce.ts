@@ -10,14 +10,17 @@ import type { Server } from "socket.io";
 
 interface EngineConnection {
   transport: { name: string; socket?: { _socket?: net.Socket } };
-  on(event: "flush" | "drain", listener: () => void): void;
+  on(event: "flush", listener: (packets: unknown[]) => void): void;
+  on(event: "drain", listener: () => void): void;
 }
 
 export function coalesceWrites(io: Server): void {
   io.engine.on("connection", (conn: EngineConnection) => {
     let corked: net.Socket | undefined;
-    conn.on("flush", () => {
-      corked = conn.transport.name === "websocket" ? conn.transport.socket?._socket : undefined;
+    conn.on("flush", (packets) => {
+      // A lone packet is one write anyway.
+      if (packets.length < 2 || conn.transport.name !== "websocket") return;
+      corked = conn.transport.socket?._socket;
       corked?.cork();
     });
     conn.on("drain", () => {
