@@ -13,6 +13,7 @@ import { ROOT, type TestServer } from "../test/helpers.js";
 import {
   type ChatUser,
   eventually,
+  goOffline,
   launchBrowser,
   openChat,
   readMessages,
@@ -91,8 +92,7 @@ describe("web chat - two users in a room", () => {
 
   it("catches up after being offline: exactly the 50 messages sent meanwhile, in order", async () => {
     const before = await readMessages(bob.page);
-    await bob.context.setOffline(true);
-    await bob.page.locator('[data-state="offline"]').first().waitFor({ timeout: 10000 });
+    await goOffline(bob);
     const sent: string[] = [];
     for (let i = 1; i <= 50; i++) {
       sent.push(`catch-up ${i}`);
@@ -119,8 +119,7 @@ describe("web chat - two users in a room", () => {
   });
 
   it("queues messages written offline, keeps them across a reload, and sends each once", async () => {
-    await bob.context.setOffline(true);
-    await bob.page.locator('[data-state="offline"]').first().waitFor({ timeout: 10000 });
+    await goOffline(bob);
     for (const t of ["offline one", "offline two", "offline three"]) await send(bob.page, t);
     await eventually(
       async () => (await bob.page.locator('[data-status="pending"]').count()) === 3,
@@ -258,6 +257,10 @@ describe("web chat - history", () => {
       .locator("[data-seq]")
       .evaluateAll((els) => els.map((e) => Number(e.getAttribute("data-seq"))));
     for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], seqs[i - 1]! + 1);
+    // Scrolled up, a button brings the newest back.
+    await reader.page.getByRole("button", { name: /Jump to latest/ }).click();
+    await reader.page.locator('[data-seq="10000"]').waitFor();
+    await reader.page.getByRole("button", { name: /Jump to latest/ }).waitFor({ state: "detached" });
   });
 });
 
@@ -410,8 +413,7 @@ describe("web chat - retention gap", () => {
     try {
       const gina = await openChat(browser, small.url, "gina", "/room/gap");
       users.push(gina);
-      await gina.context.setOffline(true);
-      await gina.page.locator('[data-state="offline"]').first().waitFor({ timeout: 10000 });
+      await goOffline(gina);
       const seeder = io(small.url, { auth: { clientId: "gap-seeder", user: "hank" }, transports: ["websocket"] });
       for (let i = 1; i <= 20; i++) {
         await seeder.emitWithAck("publish", { id: `g${i}`, topic: "room:gap", payload: { text: `kept? ${i}` } });

@@ -86,6 +86,15 @@ export async function waitOnline(page: Page, timeout = 15000): Promise<void> {
   await page.locator('[data-state="online"]').first().waitFor({ timeout });
 }
 
+/**
+ * Cuts the user's network, and waits until the app shows it and its socket is really gone (the
+ * browser says "offline" at once; the socket closes a moment later).
+ */
+export async function goOffline(u: ChatUser): Promise<void> {
+  await u.context.setOffline(true);
+  await u.page.locator('[data-state="offline"]:not([data-socket="connected"])').first().waitFor({ timeout: 15000 });
+}
+
 /** Types into the composer (named "Message") and presses Enter. */
 export async function send(page: Page, text: string): Promise<void> {
   const box = page.getByRole("textbox", { name: "Message", exact: true });

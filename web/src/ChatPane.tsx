@@ -41,7 +41,7 @@ export function ChatPane(props: { state: ChatState; conversation: Conversation; 
           <h1>{conversationTitle(conversation)}</h1>
           <span className="subtitle">{subtitle}</span>
         </div>
-        {narrow && <ConnectionIndicator state={state.connection} compact />}
+        {narrow && <ConnectionIndicator state={state.connection} socket={state.socket} compact />}
         {conversation.kind === "room" && (
           <button
             type="button"

@@ -8,12 +8,21 @@ import { useChat } from "./hooks.js";
 import { HashIcon, MegaphoneIcon } from "./icons.js";
 
 /** The connection, for people (a dot and a word) and for tests (`data-state`). */
-export function ConnectionIndicator({ state, compact }: { state: ChatState["connection"]; compact?: boolean }) {
+export function ConnectionIndicator({
+  state,
+  socket,
+  compact,
+}: {
+  state: ChatState["connection"];
+  socket: ChatState["socket"];
+  compact?: boolean;
+}) {
   const label = state === "online" ? "Online" : state === "offline" ? "Offline" : "Connecting…";
   return (
     <output
       className={`conn ${state}${compact ? " compact" : ""}`}
       data-state={state}
+      data-socket={socket}
       aria-live="polite"
       aria-label={`Connection: ${label}`}
       title={label}
@@ -59,7 +68,7 @@ export function Sidebar({ state, onNavigate }: { state: ChatState; onNavigate: (
         <Avatar name={chat.me} size={32} />
         <div className="me-text">
           <strong>{chat.me}</strong>
-          <ConnectionIndicator state={state.connection} />
+          <ConnectionIndicator state={state.connection} socket={state.socket} />
         </div>
       </header>
 

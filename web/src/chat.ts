@@ -7,7 +7,13 @@
  * after `onMessage` returns; they go into the MessageStore, which also merges the own pending
  * copies by (from, id). History fills the logs downwards on scroll-up.
  */
-import { HeraldClient, type PendingPublish, randomId, type Subscription } from "../../shared/client/index.js";
+import {
+  type ClientState,
+  HeraldClient,
+  type PendingPublish,
+  randomId,
+  type Subscription,
+} from "../../shared/client/index.js";
 import type { Message } from "../../shared/protocol.js";
 import { BROADCAST, NAME_RE } from "../../shared/topics.js";
 import {
@@ -27,6 +33,8 @@ export type ConnectionView = "online" | "offline" | "connecting";
 
 export interface ChatState {
   connection: ConnectionView;
+  /** The SDK's own state: the browser may know it is offline before the socket does. */
+  socket: ClientState;
   rooms: string[];
   dms: string[];
   active: Conversation | undefined;
@@ -70,6 +78,7 @@ export class Chat {
     this.lastRead = new Map(Object.entries(loadJson<Record<string, number>>(this.key("read"), {})));
     this.state = {
       connection: "connecting",
+      socket: "disconnected",
       rooms: loadJson<string[]>(this.key("rooms"), []).filter((r) => NAME_RE.test(r)),
       dms: loadJson<string[]>(this.key("dms"), []).filter((u) => NAME_RE.test(u)),
       active: undefined,
@@ -131,7 +140,7 @@ export class Chat {
     });
     client.on("state", ({ to, reason }) => {
       if (client !== this.client) return;
-      this.set({ connection: view(to) });
+      this.set({ connection: view(to), socket: to });
       if (to === "connected") {
         this.set({ notice: undefined });
         // After the subscriptions are resumed (they go out first on a new connection).
