@@ -3,10 +3,10 @@
  * fsyncs both; run by SQLite's auto-checkpoint inside a commit it would stop the event loop for two
  * fsyncs every thousand pages (10 ms and more on a slow disk). So the writer turns auto-checkpoint
  * off and this worker thread, with its own connection, runs PASSIVE checkpoints: they never wait
- * for the writer, and the writer restarts the WAL from the top once it has all been copied.
- * (Under a load with no pause that never happens; the writer then truncates the WAL itself, see
- * SqliteStore.boundWal. A RESTART checkpoint here would deadlock with the writer's transaction
- * until the busy timeout, which is why this worker never blocks writers.)
+ * for the writer (a RESTART here would deadlock with the writer's transaction until the busy
+ * timeout). SQLite starts the WAL over at a write that finds it all copied; under a load with no
+ * pause that moment never comes, so the writer asks for `catchUp` and holds its next commit until
+ * the copy is complete (SqliteStore.boundWal): the event loop goes on serving meanwhile.
  */
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
@@ -17,14 +17,21 @@ const { parentPort, workerData } = require("node:worker_threads");
 const Database = require(workerData.driver);
 const db = new Database(workerData.file);
 db.pragma("busy_timeout = 5000");
-const timer = setInterval(() => {
+const checkpoint = () => {
   try {
-    db.pragma("wal_checkpoint(PASSIVE)");
+    const [{ log, checkpointed }] = db.pragma("wal_checkpoint(PASSIVE)");
+    return log === checkpointed;
   } catch (err) {
     parentPort.postMessage({ error: String(err) });
+    return false;
   }
-}, workerData.everyMs);
-parentPort.on("message", () => {
+};
+const timer = setInterval(checkpoint, workerData.everyMs);
+parentPort.on("message", (m) => {
+  if (m === "catch-up") {
+    parentPort.postMessage({ caughtUp: checkpoint() });
+    return;
+  }
   clearInterval(timer);
   try { db.pragma("wal_checkpoint(PASSIVE)"); } finally { db.close(); }
   parentPort.close();
@@ -34,14 +41,29 @@ parentPort.on("message", () => {
 export class Checkpointer {
   private readonly worker: Worker;
   private readonly exited: Promise<void>;
+  private readonly waiting: ((caughtUp: boolean) => void)[] = [];
 
-  constructor(file: string, onError: (message: string) => void, everyMs = 250) {
+  constructor(file: string, onError: (message: string) => void, everyMs = 50) {
     const driver = fileURLToPath(import.meta.resolve("better-sqlite3"));
     this.worker = new Worker(SOURCE, { eval: true, workerData: { file, driver, everyMs } });
-    this.worker.on("message", (m: { error?: string }) => m.error && onError(m.error));
-    this.worker.on("error", (err) => onError(String(err)));
+    this.worker.on("message", (m: { error?: string; caughtUp?: boolean }) => {
+      if (m.error) onError(m.error);
+      if (m.caughtUp !== undefined) this.waiting.shift()?.(m.caughtUp);
+    });
+    this.worker.on("error", (err) => {
+      onError(String(err));
+      for (const w of this.waiting.splice(0)) w(false);
+    });
     this.worker.unref();
     this.exited = new Promise((resolve) => this.worker.once("exit", () => resolve()));
+  }
+
+  /** Checkpoints now; true when the whole WAL is in the database file, so the next write restarts it. */
+  catchUp(): Promise<boolean> {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      this.worker.postMessage("catch-up");
+    });
   }
 
   /** Runs a last checkpoint and closes the worker's connection. */
@@ -49,5 +71,6 @@ export class Checkpointer {
     this.worker.ref(); // keep the process alive until the last checkpoint is done
     this.worker.postMessage("close");
     await this.exited;
+    for (const w of this.waiting.splice(0)) w(false);
   }
 }

@@ -80,7 +80,7 @@ interface Batch {
 const LAZY_CURSOR_MS = 100;
 
 /** The WAL size past which the writer truncates it (see boundWal). */
-const WAL_LIMIT = 64 * 1024 * 1024;
+const WAL_LIMIT = 16 * 1024 * 1024;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS topics (
@@ -111,9 +111,14 @@ export class SqliteStore implements Store {
   private readonly now: () => number;
   private walFd: number | undefined;
   private readonly checkpointer: Checkpointer;
+  /** Commits wait for the checkpointer to catch up (boundWal). */
+  private walHeld = false;
+  private readonly log: ((message: string) => void) | undefined;
 
   /** Assigned heads and last ts per topic, ahead of the durable ones while a batch is in flight. */
   private readonly heads = new Map<string, { head: number; lastTs: number }>();
+  /** Topics that have their row in `topics`. */
+  private readonly rowed = new Set<string>();
   /** What readers may see: heads whose batch is durable. */
   private readonly durable = new Map<string, number>();
   /** The newest durable messages, so that streams a little behind are fed from memory. */
@@ -133,6 +138,8 @@ export class SqliteStore implements Store {
   private readonly commitListeners: ((seconds: number, writes: number) => void)[] = [];
 
   private readonly stmt: ReturnType<SqliteStore["prepare"]>;
+  /** Runs a batch of writes as one transaction (built once: better-sqlite3 wraps it per call otherwise). */
+  private readonly commit: (writes: Write[], messages: Fresh[], touched: Map<string, number>) => void;
 
   constructor(options: SqliteStoreOptions) {
     fs.mkdirSync(options.dataDir, { recursive: true });
@@ -145,17 +152,45 @@ export class SqliteStore implements Store {
     this.db.pragma("busy_timeout = 5000");
     // Checkpoints run in a worker thread (checkpointer.ts), never inside a commit on the event loop.
     this.db.pragma("wal_autocheckpoint = 0");
+    this.db.pragma(`journal_size_limit = ${WAL_LIMIT / 4}`);
     this.db.exec(SCHEMA);
+    this.log = options.onError;
     this.checkpointer = new Checkpointer(this.db.name, options.onError ?? (() => {}));
     this.stmt = this.prepare();
-    for (const row of this.db.prepare("SELECT name, head, last_ts FROM topics").all() as {
-      name: string;
-      head: number;
-      last_ts: number;
-    }[]) {
-      this.heads.set(row.name, { head: row.head, lastTs: row.last_ts });
-      this.durable.set(row.name, row.head);
+    this.commit = this.db.transaction((writes: Write[], messages: Fresh[], touched: Map<string, number>) => {
+      for (const w of writes) {
+        if (w.kind === "append") w.result = this.applyAppend(w.message, messages, touched);
+        else w.result = w.run();
+      }
+      // A topic's row is written when it is created and by the sweep, not on every commit: that
+      // would add a page to every commit's WAL. Its head is max(row, newest message) (loadHead).
+      for (const topic of touched.keys()) {
+        if (this.rowed.has(topic)) continue;
+        const h = this.heads.get(topic)!;
+        this.stmt.upsertTopic.run(topic, h.head, h.lastTs);
+        this.rowed.add(topic);
+      }
+    });
+    for (const { name } of this.db.prepare("SELECT name FROM topics").all() as { name: string }[]) {
+      this.loadHead(name);
+      this.durable.set(name, this.heads.get(name)!.head);
     }
+  }
+
+  /** The topic's head and last ts: its row, or its newest message where that is newer. */
+  private loadHead(topic: string): void {
+    const row = this.stmt.getTopic.get(topic);
+    if (!row) {
+      this.heads.delete(topic);
+      this.rowed.delete(topic);
+      return;
+    }
+    const newest = this.stmt.newestMessage.get(topic);
+    this.heads.set(topic, {
+      head: Math.max(row.head, newest?.seq ?? 0),
+      lastTs: Math.max(row.last_ts, newest?.ts ?? 0),
+    });
+    this.rowed.add(topic);
   }
 
   private prepare() {
@@ -171,6 +206,12 @@ export class SqliteStore implements Store {
       // The unique index on (from_user, id) makes a publish id seen before a no-op: the dedup check.
       insertPublished: db.prepare(
         "INSERT OR IGNORE INTO published (from_user, id, topic, seq, ts) VALUES (?, ?, ?, ?, ?)",
+      ),
+      getTopic: db.prepare<[string], { head: number; last_ts: number }>(
+        "SELECT head, last_ts FROM topics WHERE name = ?",
+      ),
+      newestMessage: db.prepare<[string], { seq: number; ts: number }>(
+        "SELECT seq, ts FROM messages WHERE topic = ? ORDER BY seq DESC LIMIT 1",
       ),
       upsertTopic: db.prepare(
         "INSERT INTO topics (name, head, last_ts) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET head = excluded.head, last_ts = excluded.last_ts",
@@ -224,7 +265,7 @@ export class SqliteStore implements Store {
     }
     this.queue.push(write);
     // While an fdatasync runs, writes wait for it to end: its completion commits them (see sync).
-    if (!this.flushScheduled && !this.syncing) {
+    if (!this.flushScheduled && !this.syncing && !this.walHeld) {
       this.flushScheduled = true;
       setImmediate(this.flush);
     }
@@ -238,26 +279,16 @@ export class SqliteStore implements Store {
   private readonly flush = (): void => {
     this.flushScheduled = false;
     const writes = this.queue;
-    if (writes.length === 0 || this.syncing) return;
+    if (writes.length === 0 || this.syncing || this.walHeld) return;
     this.queue = [];
     const started = performance.now();
     const messages: Fresh[] = [];
     const touched = new Map<string, number>();
     try {
-      this.db.transaction(() => {
-        for (const w of writes) {
-          if (w.kind === "append") w.result = this.applyAppend(w.message, messages, touched);
-          else w.result = w.run();
-        }
-        for (const topic of touched.keys()) {
-          const h = this.heads.get(topic)!;
-          this.stmt.upsertTopic.run(topic, h.head, h.lastTs);
-          touched.set(topic, h.head);
-        }
-      })();
+      this.commit(writes, messages, touched);
     } catch (cause) {
       // The transaction rolled back: forget the seqs it assigned and fail every write in it.
-      for (const topic of touched.keys()) this.reloadHead(topic);
+      for (const topic of touched.keys()) this.loadHead(topic);
       const err = new HeraldError("INTERNAL", "storage failure", { cause });
       for (const w of writes) w.reject(err);
       this.settleIdle();
@@ -297,14 +328,6 @@ export class SqliteStore implements Store {
     return { message, duplicate: false };
   }
 
-  private reloadHead(topic: string): void {
-    const row = this.db.prepare("SELECT head, last_ts FROM topics WHERE name = ?").get(topic) as
-      | { head: number; last_ts: number }
-      | undefined;
-    if (row) this.heads.set(topic, { head: row.head, lastTs: row.last_ts });
-    else this.heads.delete(topic);
-  }
-
   /** The WAL file, opened once after the first commit created it: for fdatasync and its size. */
   private wal(): number {
     this.walFd ??= fs.openSync(`${this.db.name}-wal`, "r");
@@ -313,12 +336,19 @@ export class SqliteStore implements Store {
 
   /**
    * Under a load with no pause the checkpointer never finds the WAL all copied at the start of a
-   * write, so the WAL would grow without end. Past WAL_LIMIT the writer truncates it itself: the
-   * checkpointer has copied nearly all of it already, so this stops the event loop only briefly,
-   * once per WAL_LIMIT bytes written.
+   * write, so the WAL would grow without end. Past WAL_LIMIT the writer holds its next commit (the
+   * event loop goes on; writes queue up) until the checkpointer has copied everything: that next
+   * commit then starts the WAL over, and `journal_size_limit` cuts the file back.
    */
   private boundWal(): void {
-    if (fs.fstatSync(this.wal()).size > WAL_LIMIT) this.db.pragma("wal_checkpoint(TRUNCATE)");
+    if (this.walHeld || fs.fstatSync(this.wal()).size <= WAL_LIMIT) return;
+    this.walHeld = true;
+    this.checkpointer.catchUp().then((caughtUp) => {
+      this.walHeld = false;
+      if (!caughtUp) this.log?.("the WAL checkpoint did not catch up; the WAL may grow");
+      this.flush();
+      this.settleIdle();
+    });
   }
 
   /** The WAL on disk, in libuv's thread pool; then the batch is answered and what waited is committed. */
@@ -360,7 +390,7 @@ export class SqliteStore implements Store {
   }
 
   private settleIdle(): void {
-    if (this.queue.length === 0 && !this.syncing && !this.flushScheduled) {
+    if (this.queue.length === 0 && !this.syncing && !this.flushScheduled && !this.walHeld) {
       for (const w of this.idleWaiters.splice(0)) w();
     }
   }
@@ -427,7 +457,9 @@ export class SqliteStore implements Store {
         "SELECT seq, ts FROM messages WHERE topic = ? AND seq > ? ORDER BY seq LIMIT 1000",
       );
       const cut = this.db.prepare("DELETE FROM messages WHERE topic = ? AND seq <= ?");
-      for (const [topic, { head }] of this.heads) {
+      for (const [topic, { head, lastTs }] of this.heads) {
+        // The row keeps the head (and last ts) once retention removed every message.
+        this.stmt.upsertTopic.run(topic, head, lastTs);
         // By count: keep the newest maxMessages.
         let upTo = Math.max(0, head - limits.maxMessages);
         // By age: ts grows with seq, so the expired messages are a prefix; walk it in chunks.
