@@ -197,10 +197,18 @@ describe("sdk - against a live server", () => {
       saved.map((p) => p.id),
       ["stored-1", "stored-2", "stored-3"],
     );
+    const answered: [string, number, boolean][] = [];
+    c.on("published", (r) => answered.push([r.id, r.seq, r.duplicate]));
     c.connect();
     assert.equal((await mine).seq, 3);
     await waitFor("outbox empty", () => c.pending().length === 0);
     assert.deepEqual(saved, []);
+    // The restored entries, which no publish() call waits for, are answered through the event.
+    assert.deepEqual(answered, [
+      ["stored-1", first.seq, true],
+      ["stored-2", 2, false],
+      ["stored-3", 3, false],
+    ]);
     const { messages } = await c.history("room:stored");
     assert.deepEqual(
       messages.map((m) => [m.seq, m.id]),

@@ -54,6 +54,11 @@ export type HeraldClientEvents = {
   gap: (gap: GapEvent) => void;
   /** The outbox changed; the argument is what `pending()` returns now. */
   pending: (list: PendingPublish[]) => void;
+  /**
+   * A publish from the outbox was answered: also one restored from storage after a reload, which
+   * no `publish()` call in this page waits for.
+   */
+  published: (result: PublishOk & { id: string; topic: string }) => void;
 };
 
 export interface HeraldClientOptions {
@@ -441,7 +446,10 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
         if (pending.key !== undefined) args.key = pending.key;
         socket.emit("publish", args, (reply) => {
           if (reply.ok) {
-            this.outbox.resolve(pending.id, { seq: reply.seq, ts: reply.ts, duplicate: reply.duplicate });
+            const result = { seq: reply.seq, ts: reply.ts, duplicate: reply.duplicate };
+            // Before the outbox lets go of it, so a listener sees it answered, not vanished.
+            this.emit("published", { id: pending.id, topic: pending.topic, ...result });
+            this.outbox.resolve(pending.id, result);
             return;
           }
           const err = HeraldError.fromWire(reply.error);

@@ -169,6 +169,15 @@ export class Chat {
     client.on("pending", (list) => {
       if (client === this.client) this.reconcileOutbox(list);
     });
+    // Answers to what the outbox resent after a reload carry the seq the page needs to place them.
+    client.on("published", ({ id, topic, seq, ts }) => {
+      if (client !== this.client || this.waiting.has(id)) return;
+      this.store.markSent(this.me, id, { seq, ts });
+      if (topic.startsWith("user:") && topic !== `user:${this.me}`) {
+        const own = this.store.ownMessages((o) => o.id === id)[0];
+        if (own) this.keepDmCopy({ id, topic, seq, from: this.me, ts, payload: own.payload });
+      }
+    });
     return client;
   }
 
