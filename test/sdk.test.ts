@@ -220,6 +220,40 @@ describe("sdk - against a live server", () => {
     );
   });
 
+  it("subscribe - close() acks what the handler finished, so the next run starts after it", async () => {
+    const pub = client(server.url);
+    pub.connect();
+    for (let i = 1; i <= 6; i++) await pub.publish("room:close-ack", i);
+    const first = client(server.url, { user: "carl", clientId: "close-ack-worker" });
+    first.connect();
+    const done: number[] = [];
+    let closing: Promise<void> | undefined;
+    await first.subscribe(
+      "room:close-ack",
+      async (m) => {
+        await sleep(5);
+        done.push(m.seq);
+        // Stop between two acks: right after the third job, with more queued.
+        if (m.seq === 3) setImmediate(() => (closing = first.close()));
+      },
+      { from: 1 },
+    );
+    await waitFor("the first worker stopped", () => closing !== undefined);
+    await closing;
+    assert.deepEqual(done.slice(0, 3), [1, 2, 3]);
+    assert.equal(await cursor(server, "carl", "close-ack-worker", "room:close-ack"), 3);
+    const second = client(server.url, { user: "carl", clientId: "close-ack-worker" });
+    second.connect();
+    const again: number[] = [];
+    await second.subscribe("room:close-ack", async (m) => {
+      again.push(m.seq);
+    });
+    await waitFor("the rest", () => again.length === 3);
+    assert.deepEqual(again, [4, 5, 6]);
+    await second.close();
+    await pub.close();
+  });
+
   it("subscribe - a slow async handler gets one message at a time and is acked only after it resolved", async () => {
     const sub = client(server.url, { user: "bob" });
     const pub = client(server.url);

@@ -180,6 +180,9 @@ export class Subscription extends Emitter<SubscriptionEvents> {
 
   /** Stops processing: nothing more is handed to the handler. */
   stop(reason: string, err?: unknown): void {
+    // What the handler finished is acked before the end (close() waits for these acks), so a
+    // worker that stops between two acks is not handed its finished work again.
+    if (this._state !== "unsubscribed") this.flushAck();
     this.queue.length = 0;
     this.handler = undefined;
     this.setState("unsubscribed", reason);
