@@ -125,11 +125,29 @@ export class Hub {
       old.socket.disconnect(true);
     }
     this.ctx.presence.connect(session);
-    const resumed = await resume(this.ctx, session);
+    // A client that goes away during the handshake never gets a "connection" (socket.io drops it
+    // quietly), so the end of its transport is what ends the session in every case.
+    socket.conn.once("close", () => this.closed(session));
+    let resumed: boolean;
+    try {
+      resumed = await resume(this.ctx, session);
+    } catch (err) {
+      this.closed(session);
+      throw err;
+    }
     // The new session has joined its topics, so the old one leaves without a presence event.
     if (old) drop(this.ctx, old);
     if (!resumed) throw new HeraldError("REPLACED", "a newer connection of this client took over");
     socket.data = session;
+  }
+
+  /** Ends a session once: no more deliveries, presence left, last seen noted. */
+  private closed(session: Session): void {
+    if (!session.live) return;
+    session.live = false;
+    if (this.sessions.get(session.key) === session) this.sessions.delete(session.key);
+    drop(this.ctx, session);
+    this.ctx.store.touchClient(session, Date.now()).catch(() => {});
   }
 
   private connected(socket: HeraldSocket): void {
@@ -146,11 +164,7 @@ export class Hub {
     });
     socket.on("disconnect", () => {
       this.ctx.metrics.connections.dec();
-      if (!session.live) return;
-      session.live = false;
-      if (this.sessions.get(session.key) === session) this.sessions.delete(session.key);
-      drop(this.ctx, session);
-      this.ctx.store.touchClient(session, Date.now()).catch(() => {});
+      this.closed(session);
     });
     startAll(this.ctx, session);
   }
