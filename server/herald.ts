@@ -73,7 +73,8 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
   const close = (): Promise<void> => {
     closing ??= (async () => {
       retention.stop();
-      app.server.close(); // stop accepting; live connections go on until they are disconnected below
+      app.server.close(); // no new connections
+      hub.stop(); // no new events: what is in flight finishes below
       await store.close(); // everything queued is committed, flushed and answered
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -78,6 +78,8 @@ const AUTH_FIELDS = new Set(["clientId", "token", "user"]);
 export class Hub {
   /** The live session of each (user, clientId). */
   private readonly sessions = new Map<string, Session>();
+  /** Shutting down: what is in flight finishes, nothing new is taken (herald.ts close). */
+  private stopping = false;
 
   constructor(
     private readonly ctx: Context,
@@ -85,6 +87,7 @@ export class Hub {
     private readonly auth: Authenticator,
   ) {
     io.use((socket, next) => {
+      if (this.stopping) return next(toConnectError(new HeraldError("UNAVAILABLE", "the server is shutting down"), ctx));
       this.handshake(socket).then(
         () => next(),
         (err: unknown) => next(toConnectError(err, ctx)),
@@ -99,6 +102,11 @@ export class Hub {
 
   get connections(): number {
     return this.sessions.size;
+  }
+
+  /** Takes no new event from here on; each is answered UNAVAILABLE, to be retried elsewhere or later. */
+  stop(): void {
+    this.stopping = true;
   }
 
   /** Authenticates, replaces an older connection of the same client, and resumes its subscriptions. */
@@ -173,6 +181,10 @@ export class Hub {
     const last = args[args.length - 1];
     const cb = typeof last === "function" ? (last as (reply: unknown) => void) : undefined;
     const given = cb ? args.length - 1 : args.length;
+    if (this.stopping) {
+      this.answer(session, event, cb, new HeraldError("UNAVAILABLE", "the server is shutting down"));
+      return;
+    }
     const handler = HANDLERS[event];
     const parsed = given === 1 ? handler.schema.safeParse(args[0]) : undefined;
     if (!parsed?.success) {
