@@ -87,7 +87,10 @@ export class Hub {
     private readonly auth: Authenticator,
   ) {
     io.use((socket, next) => {
-      if (this.stopping) return next(toConnectError(new HeraldError("UNAVAILABLE", "the server is shutting down"), ctx));
+      if (this.stopping) {
+        next(toConnectError(new HeraldError("UNAVAILABLE", "the server is shutting down"), ctx));
+        return;
+      }
       this.handshake(socket).then(
         () => next(),
         (err: unknown) => next(toConnectError(err, ctx)),
