@@ -66,6 +66,24 @@ const PACKAGE_ROOT = path.resolve(
   import.meta.dirname.includes(`${path.sep}dist${path.sep}`) ? "../.." : "..",
 );
 
+/** The process's environment with `extra` variables on top (the CLI's `serve` flags). */
+export function environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, ...extra };
+}
+
+/** The CLI's client defaults: HERALD_URL, HERALD_USER, HERALD_TOKEN (empty counts as unset). */
+export function clientDefaults(): { url?: string; user?: string; token?: string } {
+  const read = (name: string) => process.env[name] || undefined;
+  const defaults: { url?: string; user?: string; token?: string } = {};
+  const url = read("HERALD_URL");
+  const user = read("HERALD_USER");
+  const token = read("HERALD_TOKEN");
+  if (url !== undefined) defaults.url = url;
+  if (user !== undefined) defaults.user = user;
+  if (token !== undefined) defaults.token = token;
+  return defaults;
+}
+
 /**
  * Reads the settings from an environment (`process.env` by default) with `overrides` on top, as
  * tests and the CLI pass them. Throws a ConfigError that lists every bad variable.

@@ -2,13 +2,14 @@
  * `npm start`: read the settings, serve, and stop gracefully on SIGTERM or SIGINT (within 5 s,
  * without losing anything that was answered).
  */
-import { type Config, ConfigError, loadConfig } from "./config.js";
+import { type Config, ConfigError, environment, loadConfig } from "./config.js";
 import { createHerald } from "./herald.js";
 
-export async function serve(overrides: Partial<Config> = {}): Promise<void> {
+/** `env`: variables on top of the process's environment (the CLI's `serve` flags). */
+export async function serve(env: Record<string, string> = {}): Promise<void> {
   let config: Readonly<Config>;
   try {
-    config = loadConfig(process.env, overrides);
+    config = loadConfig(environment(env));
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);

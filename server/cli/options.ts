@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { HeraldClient, HeraldError } from "../../shared/client/index.js";
+import { clientDefaults } from "../config.js";
 
 export const DEFAULT_URL = "http://127.0.0.1:3000";
 /** How long a command waits for the server before it gives up (the SDK itself would retry forever). */
@@ -71,14 +72,14 @@ export function connection(values: Record<string, unknown>, clientId: (user: str
     const v = values[name];
     return typeof v === "string" && v !== "" ? v : undefined;
   };
-  const env = (name: string): string | undefined => process.env[name] || undefined;
-  const user = str("user") ?? env("HERALD_USER") ?? "cli";
+  const defaults = clientDefaults();
+  const user = str("user") ?? defaults.user ?? "cli";
   const c: Connection = {
-    url: str("url") ?? env("HERALD_URL") ?? DEFAULT_URL,
+    url: str("url") ?? defaults.url ?? DEFAULT_URL,
     user,
     clientId: str("client-id") ?? clientId(user),
   };
-  const token = str("token") ?? env("HERALD_TOKEN");
+  const token = str("token") ?? defaults.token;
   if (token !== undefined) c.token = token;
   return c;
 }

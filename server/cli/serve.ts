@@ -39,11 +39,13 @@ export async function serve(args: string[]): Promise<void> {
     console.log(SERVE_HELP);
     return;
   }
+  // Flags become settings, so the config module checks them like any other.
+  const env: Record<string, string> = {};
   for (const [flag, variable] of Object.entries(FLAGS)) {
     const value = values[flag];
-    if (typeof value === "string") process.env[variable] = value;
+    if (typeof value === "string") env[variable] = value;
   }
   // Loaded only here: the client commands should not pay for the server's dependencies.
   const server = await import("../main.js");
-  await server.serve();
+  await server.serve(env);
 }
