@@ -3,24 +3,24 @@
  * own CPU (process.cpuUsage) are reported at each snap, so the table can print the load's CPU.
  */
 import { SqliteLoop } from "../peers/sqlite-loop.js";
-import { MqttLatency, MqttPub, MqttSub } from "./mqtt.js";
-import { NatsLatency, NatsPub, NatsSub } from "./nats.js";
+import { MqttPub, MqttSub, mqttLatency } from "./mqtt.js";
+import { NatsPub, NatsSub, natsLatency } from "./nats.js";
 import { clock, type Role } from "./role.js";
-import { SioHistory, SioLatency, SioPub, SioSub } from "./sio.js";
+import { SioHistory, SioPub, SioSub, sioLatency } from "./sio.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: options come over IPC as JSON, each role checks its own.
 type Opts = any;
 const ROLES: Record<string, (o: Opts) => Role> = {
   "sio-pub": (o) => new SioPub(o),
   "sio-sub": (o) => new SioSub(o),
-  "sio-latency": (o) => new SioLatency(o),
+  "sio-latency": (o) => sioLatency(o),
   "sio-history": (o) => new SioHistory(o),
   "mqtt-pub": (o) => new MqttPub(o),
   "mqtt-sub": (o) => new MqttSub(o),
-  "mqtt-latency": (o) => new MqttLatency(o),
+  "mqtt-latency": (o) => mqttLatency(o),
   "nats-pub": (o) => new NatsPub(o),
   "nats-sub": (o) => new NatsSub(o),
-  "nats-latency": (o) => new NatsLatency(o),
+  "nats-latency": (o) => natsLatency(o),
   "sqlite-loop": (o) => new SqliteLoop(o),
 };
 

@@ -4,7 +4,7 @@
  * the PUBACK once the message handler has run.
  */
 import mqtt, { type MqttClient } from "mqtt";
-import { binaryPayload, clock, Latency, type Role, readStamp, sleep } from "./role.js";
+import { binaryPayload, clock, Latency, LatencyPair, type Role, readStamp, sleep } from "./role.js";
 
 function connectMqtt(url: string, clientId: string, clean: boolean): Promise<MqttClient> {
   const client = mqtt.connect(url, { clientId, clean, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10000 });
@@ -148,29 +148,10 @@ export class MqttSub implements Role {
   }
 }
 
-export class MqttLatency implements Role {
-  private readonly sub: MqttSub;
-  private readonly pub: MqttPub;
-  constructor(o: { url: string; topic: string; rate: number; limit: number; idPrefix: string }) {
-    this.sub = new MqttSub({ url: o.url, topic: o.topic, sockets: 1, idPrefix: o.idPrefix, latency: true });
-    this.pub = new MqttPub({ ...o, sockets: 1, inflight: 0, stamp: true });
-  }
-  async setup() {
-    await this.sub.setup();
-    await this.pub.setup();
-    return {};
-  }
-  go() {
-    this.pub.go();
-  }
-  count() {
-    return this.sub.count();
-  }
-  mark() {
-    this.sub.mark();
-  }
-  async stop() {
-    const pub = await this.pub.stop();
-    return { ...(await this.sub.stop()), pub };
-  }
+/** W4 over MQTT. */
+export function mqttLatency(o: { url: string; topic: string; rate: number; limit: number; idPrefix: string }): Role {
+  return new LatencyPair(
+    new MqttSub({ url: o.url, topic: o.topic, sockets: 1, idPrefix: o.idPrefix, latency: true }),
+    new MqttPub({ ...o, sockets: 1, inflight: 0, stamp: true }),
+  );
 }

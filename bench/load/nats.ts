@@ -4,7 +4,7 @@
  */
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { binaryPayload, clock, Latency, type Role, readStamp, sleep } from "./role.js";
+import { binaryPayload, clock, Latency, LatencyPair, type Role, readStamp, sleep } from "./role.js";
 
 interface NatsOptions {
   servers: string;
@@ -139,29 +139,10 @@ export class NatsSub implements Role {
   }
 }
 
-export class NatsLatency implements Role {
-  private readonly sub: NatsSub;
-  private readonly pub: NatsPub;
-  constructor(o: NatsOptions & { rate: number; limit: number }) {
-    this.sub = new NatsSub({ ...o, consumers: 1, latency: true });
-    this.pub = new NatsPub({ ...o, inflight: 0, stamp: true });
-  }
-  async setup() {
-    await this.sub.setup();
-    await this.pub.setup();
-    return {};
-  }
-  go() {
-    this.pub.go();
-  }
-  count() {
-    return this.sub.count();
-  }
-  mark() {
-    this.sub.mark();
-  }
-  async stop() {
-    const pub = await this.pub.stop();
-    return { ...(await this.sub.stop()), pub };
-  }
+/** W4 over NATS JetStream. */
+export function natsLatency(o: NatsOptions & { rate: number; limit: number }): Role {
+  return new LatencyPair(
+    new NatsSub({ ...o, consumers: 1, latency: true }),
+    new NatsPub({ ...o, inflight: 0, stamp: true }),
+  );
 }

@@ -13,6 +13,35 @@ export interface Role {
   stop(): Promise<Record<string, unknown>>;
 }
 
+/**
+ * W4's role for every system: one paced publisher and one subscriber in the same process, so both
+ * read the same clock. The subscriber's count and latency are the figures.
+ */
+export class LatencyPair implements Role {
+  constructor(
+    private readonly sub: Role,
+    private readonly pub: Role,
+  ) {}
+  async setup() {
+    await this.sub.setup();
+    await this.pub.setup();
+    return {};
+  }
+  go() {
+    this.pub.go();
+  }
+  count() {
+    return this.sub.count();
+  }
+  mark() {
+    this.sub.mark?.();
+  }
+  async stop() {
+    const pub = await this.pub.stop();
+    return { ...(await this.sub.stop()), pub };
+  }
+}
+
 export const PAYLOAD_BYTES = 200;
 
 /** A JSON string payload of exactly PAYLOAD_BYTES bytes once JSON-encoded (the quotes count). */

@@ -5,7 +5,7 @@
  * `history`). WebSocket transport only.
  */
 import { io, type Socket } from "socket.io-client";
-import { clock, jsonPayload, Latency, type Role, readStamp, sleep } from "./role.js";
+import { clock, jsonPayload, Latency, LatencyPair, type Role, readStamp, sleep } from "./role.js";
 
 interface Msg {
   topic: string;
@@ -206,42 +206,12 @@ export class SioSub implements Role {
   }
 }
 
-/** W4: one paced publisher and one subscriber in the same process, so both read the same clock. */
-export class SioLatency implements Role {
-  private readonly sub: SioSub;
-  private readonly pub: SioPub;
-
-  constructor(o: { url: string; topic: string; rate: number; limit: number }) {
-    this.sub = new SioSub({ url: o.url, topic: o.topic, sockets: 1, latency: true });
-    this.pub = new SioPub({
-      url: o.url,
-      topic: o.topic,
-      sockets: 1,
-      inflight: 0,
-      rate: o.rate,
-      limit: o.limit,
-      stamp: true,
-    });
-  }
-  async setup() {
-    await this.sub.setup();
-    await this.pub.setup();
-    return {};
-  }
-  go() {
-    this.pub.go();
-  }
-  count() {
-    return this.sub.count();
-  }
-  mark() {
-    this.sub.mark();
-  }
-  async stop() {
-    const pub = await this.pub.stop();
-    const sub = await this.sub.stop();
-    return { ...sub, pub };
-  }
+/** W4 over socket.io (Herald and the socket.io peers). */
+export function sioLatency(o: { url: string; topic: string; rate: number; limit: number }): Role {
+  return new LatencyPair(
+    new SioSub({ url: o.url, topic: o.topic, sockets: 1, latency: true }),
+    new SioPub({ url: o.url, topic: o.topic, sockets: 1, inflight: 0, rate: o.rate, limit: o.limit, stamp: true }),
+  );
 }
 
 /** W8: `history` calls, one at a time, timed. */
