@@ -4,7 +4,7 @@
  * the PUBACK once the message handler has run.
  */
 import mqtt, { type MqttClient } from "mqtt";
-import { binaryPayload, clock, Latency, LatencyPair, type Role, readStamp, sleep } from "./role.js";
+import { binaryPayload, clock, Latency, LatencyPair, type Pace, Publisher, type Role, readStamp } from "./role.js";
 
 function connectMqtt(url: string, clientId: string, clean: boolean): Promise<MqttClient> {
   const client = mqtt.connect(url, { clientId, clean, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10000 });
@@ -22,33 +22,17 @@ function end(client: MqttClient): Promise<void> {
   return new Promise((resolve) => client.end(true, {}, () => resolve()));
 }
 
-export class MqttPub implements Role {
-  private clients: MqttClient[] = [];
-  private acked = 0;
-  private sent = 0;
-  private errors = 0;
-  private stopped = false;
-  private pacer: NodeJS.Timeout | undefined;
+export class MqttPub extends Publisher<MqttClient> {
   private readonly payload = binaryPayload();
-  private readonly limit: number;
 
   constructor(
-    private readonly o: {
-      url: string;
-      topic: string;
-      sockets: number;
-      inflight: number;
-      rate?: number;
-      limit?: number;
-      stamp?: boolean;
-      idPrefix: string;
-    },
+    private readonly o: Pace & { url: string; topic: string; sockets: number; stamp?: boolean; idPrefix: string },
   ) {
-    this.limit = o.limit ?? Number.POSITIVE_INFINITY;
+    super(o);
   }
 
   async setup() {
-    this.clients = await Promise.all(
+    this.conns = await Promise.all(
       Array.from({ length: this.o.sockets }, (_, i) =>
         connectMqtt(this.o.url, `${this.o.idPrefix}-pub-${process.pid}-${i}`, true),
       ),
@@ -56,41 +40,14 @@ export class MqttPub implements Role {
     return {};
   }
 
-  private send(c: MqttClient, windowed: boolean): void {
-    if (this.stopped || this.sent >= this.limit) return;
-    this.sent++;
-    c.publish(this.o.topic, this.o.stamp ? binaryPayload(clock()) : this.payload, { qos: 1 }, (err) => {
-      if (err) this.errors++;
-      else this.acked++;
-      if (windowed) this.send(c, true);
-    });
+  protected publish(c: MqttClient, _n: number, answered: (error?: string) => void): void {
+    c.publish(this.o.topic, this.o.stamp ? binaryPayload(clock()) : this.payload, { qos: 1 }, (err) =>
+      answered(err ? String(err) : undefined),
+    );
   }
 
-  go() {
-    if (this.o.rate === undefined) {
-      for (const c of this.clients) for (let i = 0; i < this.o.inflight; i++) this.send(c, true);
-      return;
-    }
-    const rate = this.o.rate;
-    const start = performance.now();
-    let k = 0;
-    this.pacer = setInterval(() => {
-      const due = Math.floor(((performance.now() - start) * rate) / 1000) - this.sent;
-      for (let i = 0; i < due && !this.stopped; i++) this.send(this.clients[k++ % this.clients.length]!, false);
-    }, 1);
-  }
-
-  count() {
-    return this.acked;
-  }
-
-  async stop() {
-    this.stopped = true;
-    if (this.pacer) clearInterval(this.pacer);
-    const deadline = performance.now() + 3000;
-    while (this.acked + this.errors < this.sent && performance.now() < deadline) await sleep(20);
-    await Promise.all(this.clients.map((c) => end(c)));
-    return { sent: this.sent, acked: this.acked, errors: this.errors };
+  protected async close() {
+    await Promise.all(this.conns.map((c) => end(c)));
   }
 }
 

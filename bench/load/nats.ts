@@ -4,7 +4,7 @@
  */
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { binaryPayload, clock, Latency, LatencyPair, type Role, readStamp, sleep } from "./role.js";
+import { binaryPayload, clock, Latency, LatencyPair, type Pace, Publisher, type Role, readStamp } from "./role.js";
 
 interface NatsOptions {
   servers: string;
@@ -21,66 +21,31 @@ async function ensureStream(nc: NatsConnection, o: NatsOptions): Promise<void> {
   }
 }
 
-export class NatsPub implements Role {
-  private nc: NatsConnection | undefined;
-  private acked = 0;
-  private sent = 0;
-  private errors = 0;
-  private stopped = false;
-  private pacer: NodeJS.Timeout | undefined;
+export class NatsPub extends Publisher<NatsConnection> {
   private readonly payload = binaryPayload();
-  private readonly limit: number;
 
-  constructor(private readonly o: NatsOptions & { inflight: number; rate?: number; limit?: number; stamp?: boolean }) {
-    this.limit = o.limit ?? Number.POSITIVE_INFINITY;
+  constructor(private readonly o: NatsOptions & Pace & { stamp?: boolean }) {
+    super(o);
   }
 
   async setup() {
-    this.nc = await connect({ servers: this.o.servers, timeout: 5000 });
-    await ensureStream(this.nc, this.o);
+    const nc = await connect({ servers: this.o.servers, timeout: 5000 });
+    await ensureStream(nc, this.o);
+    this.conns = [nc];
     return {};
   }
 
-  private send(windowed: boolean): void {
-    if (this.stopped || this.sent >= this.limit) return;
-    this.sent++;
-    const js = jetstream(this.nc!);
-    js.publish(this.o.subject, this.o.stamp ? binaryPayload(clock()) : this.payload).then(
-      () => {
-        this.acked++;
-        if (windowed) this.send(true);
-      },
-      () => {
-        this.errors++;
-        if (windowed) this.send(true);
-      },
-    );
+  protected publish(nc: NatsConnection, _n: number, answered: (error?: string) => void): void {
+    jetstream(nc)
+      .publish(this.o.subject, this.o.stamp ? binaryPayload(clock()) : this.payload)
+      .then(
+        () => answered(),
+        (err: unknown) => answered(String(err)),
+      );
   }
 
-  go() {
-    if (this.o.rate === undefined) {
-      for (let i = 0; i < this.o.inflight; i++) this.send(true);
-      return;
-    }
-    const rate = this.o.rate;
-    const start = performance.now();
-    this.pacer = setInterval(() => {
-      const due = Math.floor(((performance.now() - start) * rate) / 1000) - this.sent;
-      for (let i = 0; i < due && !this.stopped; i++) this.send(false);
-    }, 1);
-  }
-
-  count() {
-    return this.acked;
-  }
-
-  async stop() {
-    this.stopped = true;
-    if (this.pacer) clearInterval(this.pacer);
-    const deadline = performance.now() + 3000;
-    while (this.acked + this.errors < this.sent && performance.now() < deadline) await sleep(20);
-    await this.nc?.close();
-    return { sent: this.sent, acked: this.acked, errors: this.errors };
+  protected async close() {
+    await this.conns[0]?.close();
   }
 }
 

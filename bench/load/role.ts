@@ -13,6 +13,80 @@ export interface Role {
   stop(): Promise<Record<string, unknown>>;
 }
 
+/** How a publisher sends: a window of publishes per connection, or a fixed rate over them all. */
+export interface Pace {
+  /** Publishes outstanding per connection (windowed mode). */
+  inflight: number;
+  /** Fixed rate in msg/s over all connections instead of a window (latency mode). */
+  rate?: number;
+  /** Stop after this many publishes from this process (bounds the run in count). */
+  limit?: number;
+}
+
+/**
+ * The publishing role of every system: the window or the pacing, the counts, and the bounded wait
+ * for the acks in flight at the end. A subclass connects and sends one publish.
+ */
+export abstract class Publisher<C> implements Role {
+  protected conns: C[] = [];
+  private acked = 0;
+  private sent = 0;
+  private errors = 0;
+  private firstError: string | undefined;
+  private stopped = false;
+  private pacer: NodeJS.Timeout | undefined;
+  private readonly limit: number;
+
+  constructor(private readonly pace: Pace) {
+    this.limit = pace.limit ?? Number.POSITIVE_INFINITY;
+  }
+
+  abstract setup(): Promise<unknown>;
+  /** Sends publish number `n` on `conn` and calls `answered` once the system acks or refuses it. */
+  protected abstract publish(conn: C, n: number, answered: (error?: string) => void): void;
+  protected abstract close(): Promise<void>;
+
+  private send(conn: C, windowed: boolean): void {
+    if (this.stopped || this.sent >= this.limit) return;
+    this.publish(conn, this.sent++, (error) => {
+      if (error === undefined) this.acked++;
+      else {
+        this.errors++;
+        this.firstError ??= error;
+      }
+      if (windowed) this.send(conn, true);
+    });
+  }
+
+  go() {
+    if (this.pace.rate === undefined) {
+      for (const c of this.conns) for (let i = 0; i < this.pace.inflight; i++) this.send(c, true);
+      return;
+    }
+    const rate = this.pace.rate;
+    const start = performance.now();
+    let k = 0;
+    this.pacer = setInterval(() => {
+      const due = Math.floor(((performance.now() - start) * rate) / 1000) - this.sent;
+      for (let i = 0; i < due && !this.stopped; i++) this.send(this.conns[k++ % this.conns.length]!, false);
+    }, 1);
+  }
+
+  count() {
+    return this.acked;
+  }
+
+  async stop() {
+    this.stopped = true;
+    if (this.pacer) clearInterval(this.pacer);
+    // Let the acks in flight come back (bounded), then close.
+    const deadline = performance.now() + 3000;
+    while (this.acked + this.errors < this.sent && performance.now() < deadline) await sleep(20);
+    await this.close();
+    return { sent: this.sent, acked: this.acked, errors: this.errors, firstError: this.firstError };
+  }
+}
+
 /**
  * W4's role for every system: one paced publisher and one subscriber in the same process, so both
  * read the same clock. The subscriber's count and latency are the figures.

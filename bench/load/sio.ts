@@ -5,7 +5,7 @@
  * `history`). WebSocket transport only.
  */
 import { io, type Socket } from "socket.io-client";
-import { clock, jsonPayload, Latency, LatencyPair, type Role, readStamp, sleep } from "./role.js";
+import { clock, jsonPayload, Latency, LatencyPair, type Pace, Publisher, type Role, readStamp, sleep } from "./role.js";
 
 interface Msg {
   topic: string;
@@ -43,88 +43,39 @@ function call<T extends Reply>(socket: Socket, event: string, args: unknown, tim
     });
 }
 
-export interface PubOptions {
+export interface PubOptions extends Pace {
   url: string;
   topic: string;
   /** Connections in this process. */
   sockets: number;
-  /** Publishes outstanding per connection (windowed mode). */
-  inflight: number;
-  /** Fixed rate in msg/s over all connections instead of a window (latency mode). */
-  rate?: number;
-  /** Stop after this many publishes from this process (bounds the run in count). */
-  limit?: number;
   /** Put the send time in the payload. */
   stamp?: boolean;
 }
 
 /** Publishers: each connection keeps `inflight` publishes waiting for their reply. */
-export class SioPub implements Role {
-  private socks: Socket[] = [];
-  private acked = 0;
-  private sent = 0;
-  private errors = 0;
-  private firstError: string | undefined;
-  private stopped = false;
-  private pacer: NodeJS.Timeout | undefined;
+export class SioPub extends Publisher<Socket> {
   private readonly prefix = `p${process.pid}x${Date.now().toString(36)}`;
   private readonly payload = jsonPayload();
-  private readonly limit: number;
 
   constructor(private readonly o: PubOptions) {
-    this.limit = o.limit ?? Number.POSITIVE_INFINITY;
+    super(o);
   }
 
   async setup() {
-    this.socks = await Promise.all(Array.from({ length: this.o.sockets }, () => connectSio(this.o.url)));
+    this.conns = await Promise.all(Array.from({ length: this.o.sockets }, () => connectSio(this.o.url)));
     return {};
   }
 
-  private readonly onReply = (socket: Socket, windowed: boolean) => (r: Reply) => {
-    if (r.ok) this.acked++;
-    else {
-      this.errors++;
-      this.firstError ??= `${r.error?.code}: ${r.error?.message}`;
-    }
-    if (windowed) this.send(socket, true);
-  };
-
-  private send(socket: Socket, windowed: boolean): void {
-    if (this.stopped || this.sent >= this.limit) return;
-    const n = this.sent++;
+  protected publish(socket: Socket, n: number, answered: (error?: string) => void): void {
     socket.emit(
       "publish",
       { id: `${this.prefix}-${n}`, topic: this.o.topic, payload: this.o.stamp ? jsonPayload(clock()) : this.payload },
-      this.onReply(socket, windowed),
+      (r: Reply) => answered(r.ok ? undefined : `${r.error?.code}: ${r.error?.message}`),
     );
   }
 
-  go() {
-    if (this.o.rate === undefined) {
-      for (const s of this.socks) for (let i = 0; i < this.o.inflight; i++) this.send(s, true);
-      return;
-    }
-    const rate = this.o.rate;
-    const start = performance.now();
-    let k = 0;
-    this.pacer = setInterval(() => {
-      const due = Math.floor(((performance.now() - start) * rate) / 1000) - this.sent;
-      for (let i = 0; i < due && !this.stopped; i++) this.send(this.socks[k++ % this.socks.length]!, false);
-    }, 1);
-  }
-
-  count() {
-    return this.acked;
-  }
-
-  async stop() {
-    this.stopped = true;
-    if (this.pacer) clearInterval(this.pacer);
-    // Let the replies in flight come back (bounded), then close.
-    const deadline = performance.now() + 3000;
-    while (this.acked + this.errors < this.sent && performance.now() < deadline) await sleep(20);
-    for (const s of this.socks) s.close();
-    return { sent: this.sent, acked: this.acked, errors: this.errors, firstError: this.firstError };
+  protected async close() {
+    for (const s of this.conns) s.close();
   }
 }
 
