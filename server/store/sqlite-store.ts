@@ -7,9 +7,9 @@
  * (0.15 ms here, 2-10 ms on a cloud volume). So SQLite runs with synchronous=NORMAL (a commit only
  * writes the WAL into the page cache) and `full` durability is an fdatasync of the WAL file in
  * libuv's thread pool, after which the batch's writes resolve. That is the guarantee of
- * synchronous=FULL (the WAL is on disk before anything is answered) without blocking: while one
+ * synchronous=FULL (the WAL is on disk before anything is answered) without blocking: while an
  * fdatasync runs, new writes queue up, and its completion commits them all in one transaction and
- * starts the next fdatasync. `normal` commits once per event-loop turn. Only messages whose
+ * starts the next fdatasync (on a slow disk a second one may start meanwhile, see maySync). `normal` commits once per event-loop turn. Only messages whose
  * fdatasync has finished are readable (`durable` heads), so nothing a crash could undo is delivered.
  *
  * Next on the path: delivery.ts (fed by onDurable).
@@ -71,10 +71,16 @@ interface Fresh {
 
 /** A committed batch waiting to be durable. */
 interface Batch {
+  /** When its commit began, for the commit latency metric. */
+  started: number;
   writes: Write[];
   messages: Fresh[];
   heads: Map<string, number>;
 }
+
+/** fdatasyncs under way at most, and how old the first must be before a second starts (maySync). */
+const MAX_SYNCS = 2;
+const SECOND_SYNC_AFTER_MS = 1;
 
 /** How long an ack without a callback may wait in memory before its cursor is written. */
 const LAZY_CURSOR_MS = 100;
@@ -129,7 +135,10 @@ export class SqliteStore implements Store {
   private readonly lazyCursors = new Map<string, { user: string; clientId: string; topic: string; seq: number }>();
   private lazyTimer: NodeJS.Timeout | undefined;
   private flushScheduled = false;
-  private syncing = false;
+  /** fdatasyncs under way, and committed batches not yet answered, oldest first. */
+  private syncs = 0;
+  private lastSyncStart = 0;
+  private unsynced: Batch[] = [];
   private failed: Error | undefined;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
@@ -265,7 +274,7 @@ export class SqliteStore implements Store {
     }
     this.queue.push(write);
     // While an fdatasync runs, writes wait for it to end: its completion commits them (see sync).
-    if (!this.flushScheduled && !this.syncing && !this.walHeld) {
+    if (!this.flushScheduled && this.syncs < MAX_SYNCS && !this.walHeld) {
       this.flushScheduled = true;
       setImmediate(this.flush);
     }
@@ -279,7 +288,7 @@ export class SqliteStore implements Store {
   private readonly flush = (): void => {
     this.flushScheduled = false;
     const writes = this.queue;
-    if (writes.length === 0 || this.syncing || this.walHeld) return;
+    if (writes.length === 0 || this.walHeld || !this.maySync()) return;
     this.queue = [];
     const started = performance.now();
     const messages: Fresh[] = [];
@@ -295,9 +304,9 @@ export class SqliteStore implements Store {
       return;
     }
     this.boundWal();
-    const batch: Batch = { writes, messages, heads: touched };
-    if (this.durability === "full") this.sync(batch, started);
-    else this.settle(batch, started);
+    const batch: Batch = { started, writes, messages, heads: touched };
+    if (this.durability === "full") this.sync(batch);
+    else this.settle(batch);
   };
 
   private applyAppend(m: NewMessage, out: Fresh[], touched: Map<string, number>): AppendResult {
@@ -351,26 +360,46 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** The WAL on disk, in libuv's thread pool; then the batch is answered and what waited is committed. */
-  private sync(batch: Batch, started: number): void {
-    this.syncing = true;
+  /**
+   * Whether a commit may start its fdatasync now. One at a time makes the batches big; a second
+   * one is let in only once the first has taken over SECOND_SYNC_AFTER_MS, which happens on a slow
+   * disk, where two flushes under way nearly double what it takes.
+   */
+  private maySync(): boolean {
+    if (this.durability === "normal" || this.syncs === 0) return true;
+    return this.syncs < MAX_SYNCS && performance.now() - this.lastSyncStart >= SECOND_SYNC_AFTER_MS;
+  }
+
+  /**
+   * The WAL on disk, in libuv's thread pool; then every batch it covers is answered, in commit
+   * order (a later fdatasync covers the earlier batches too, so it may answer them first).
+   */
+  private sync(batch: Batch): void {
+    this.syncs++;
+    this.lastSyncStart = performance.now();
+    this.unsynced.push(batch);
     fs.fdatasync(this.wal(), (err) => {
-      this.syncing = false;
+      this.syncs--;
+      if (this.failed) return;
       if (err) {
         // Like PostgreSQL after a failed fsync, do not pretend: nothing more is accepted.
         this.failed = err;
         const e = new HeraldError("INTERNAL", "storage failure: fdatasync failed", { cause: err });
-        for (const w of [...batch.writes, ...this.queue.splice(0)]) w.reject(e);
+        for (const b of this.unsynced.splice(0)) for (const w of b.writes) w.reject(e);
+        for (const w of this.queue.splice(0)) w.reject(e);
         this.settleIdle();
         return;
       }
-      // Start the next commit and fdatasync first, so the disk is busy while this batch is answered.
+      const covered = this.unsynced.indexOf(batch) + 1;
+      const done = this.unsynced.splice(0, covered);
+      // Start the next commit and fdatasync first, so the disk is busy while these are answered.
       this.flush();
-      this.settle(batch, started);
+      for (const b of done) this.settle(b);
+      this.settleIdle();
     });
   }
 
-  private settle(batch: Batch, started: number): void {
+  private settle(batch: Batch): void {
     for (const [topic, head] of batch.heads) this.durable.set(topic, head);
     for (const w of batch.writes) (w.resolve as (r: unknown) => void)(w.result);
     const fresh: Message[] = [];
@@ -378,7 +407,7 @@ export class SqliteStore implements Store {
       fresh.push(message);
       this.recent.add(message, bytes);
     }
-    const seconds = (performance.now() - started) / 1000;
+    const seconds = (performance.now() - batch.started) / 1000;
     for (const l of this.commitListeners) l(seconds, batch.writes.length);
     // Fan out after the replies: the resolved writes' continuations are queued first.
     if (fresh.length > 0) queueMicrotask(() => this.emitDurable(fresh));
@@ -390,7 +419,7 @@ export class SqliteStore implements Store {
   }
 
   private settleIdle(): void {
-    if (this.queue.length === 0 && !this.syncing && !this.flushScheduled && !this.walHeld) {
+    if (this.queue.length === 0 && this.syncs === 0 && !this.flushScheduled && !this.walHeld) {
       for (const w of this.idleWaiters.splice(0)) w();
     }
   }
