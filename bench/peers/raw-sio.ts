@@ -2,18 +2,11 @@
  * The ceiling: a raw socket.io server with no storage. A publish is answered at once and the
  * turn's messages are broadcast as one `messages` array; acks are accepted and ignored.
  */
-import { type PeerMessage, startPeerServer } from "./sio-common.js";
+import { startPeerServer } from "./sio-common.js";
 
 const peer = startPeerServer("raw socket.io", {
   publish(_socket, args, cb) {
-    const m: PeerMessage = {
-      id: args.id,
-      topic: args.topic,
-      seq: peer.nextSeq(args.topic),
-      from: "bench",
-      ts: Date.now(),
-      payload: args.payload,
-    };
+    const m = peer.accept(args);
     cb?.({ ok: true, seq: m.seq, ts: m.ts, duplicate: false });
     peer.fanOut(m);
   },

@@ -63,10 +63,11 @@ export function startPeerServer(name: string, handlers: PeerHandlers, onClose: (
       setImmediate(flush);
     }
   };
-  const nextSeq = (topic: string) => {
-    const seq = (heads.get(topic) ?? 0) + 1;
-    heads.set(topic, seq);
-    return seq;
+  /** A published message with the topic's next seq, as both peers store and fan it out. */
+  const accept = (args: { id: string; topic: string; payload: unknown }): PeerMessage => {
+    const seq = (heads.get(args.topic) ?? 0) + 1;
+    heads.set(args.topic, seq);
+    return { id: args.id, topic: args.topic, seq, from: "bench", ts: Date.now(), payload: args.payload };
   };
 
   server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
@@ -81,5 +82,5 @@ export function startPeerServer(name: string, handlers: PeerHandlers, onClose: (
   };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
-  return { io, heads, fanOut, nextSeq };
+  return { io, heads, fanOut, accept };
 }

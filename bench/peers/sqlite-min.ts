@@ -56,14 +56,7 @@ const peer = startPeerServer(
   "minimal sqlite",
   {
     publish(_socket, args, cb) {
-      const m: PeerMessage = {
-        id: args.id,
-        topic: args.topic,
-        seq: peer.nextSeq(args.topic),
-        from: "bench",
-        ts: Date.now(),
-        payload: args.payload,
-      };
+      const m = peer.accept(args);
       publishes.push({ m, cb });
       schedule();
     },
