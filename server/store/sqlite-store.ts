@@ -273,7 +273,7 @@ export class SqliteStore implements Store {
       return;
     }
     this.queue.push(write);
-    // While an fdatasync runs, writes wait for it to end: its completion commits them (see sync).
+    // While the fdatasyncs allowed are under way, writes wait: the next completion commits them (sync).
     if (!this.flushScheduled && this.syncs < MAX_SYNCS && !this.walHeld) {
       this.flushScheduled = true;
       setImmediate(this.flush);
@@ -283,7 +283,8 @@ export class SqliteStore implements Store {
   /**
    * Commits everything queued as one transaction, then makes it durable. In `full` mode that is
    * one transaction per fdatasync: what arrives while the disk flushes is committed together when
-   * it is done, so a slow disk makes batches bigger rather than commits more frequent.
+   * it is done (or when maySync lets a second fdatasync start), so a slow disk makes batches
+   * bigger rather than commits more frequent.
    */
   private readonly flush = (): void => {
     this.flushScheduled = false;
