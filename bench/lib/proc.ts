@@ -78,6 +78,15 @@ export interface ServerProc {
   stop(): Promise<void>;
 }
 
+/** Sends a signal to a process that may have exited already. */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // gone already
+  }
+}
+
 export interface SpawnOptions {
   name: string;
   command: string;
@@ -132,8 +141,13 @@ export function spawnServer(options: SpawnOptions): Promise<ServerProc> {
         child,
         async stop() {
           if (child.exitCode === null && child.signalCode === null) {
-            child.kill("SIGTERM");
-            const t = setTimeout(() => child.kill("SIGKILL"), 6000);
+            // Signal the server itself: strace, told to stop, would detach and leave it running.
+            // The wrapper ends when its tracee does.
+            signal(pid, "SIGTERM");
+            const t = setTimeout(() => {
+              signal(pid, "SIGKILL");
+              child.kill("SIGKILL");
+            }, 6000);
             await exited;
             clearTimeout(t);
           }
