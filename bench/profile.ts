@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- --profile`: Herald `full` under the W1 and W2 loads with `node --cpu-prof`
+ * `npm run bench -- --profile`: Herald `full` under the W1, W2 and W3 loads with `node --cpu-prof`
  * on the server process, then the top self-time functions and packages of each profile.
  */
 import fs from "node:fs";
@@ -10,6 +10,7 @@ import { renderSummary, summarize } from "./lib/profile.js";
 import { herald } from "./lib/systems.js";
 import { w1Loads } from "./w1-publish.js";
 import { w2Loads } from "./w2-pubsub.js";
+import { w3Loads } from "./w3-fanout.js";
 
 export async function profile(ctx: BenchContext, durationMs: number): Promise<string> {
   const out: string[] = [];
@@ -17,6 +18,7 @@ export async function profile(ctx: BenchContext, durationMs: number): Promise<st
   for (const [name, loads] of [
     ["W1", w1Loads],
     ["W2", w2Loads],
+    ["W3", w3Loads],
   ] as const) {
     const dir = path.join(base, name);
     fs.rmSync(dir, { recursive: true, force: true });

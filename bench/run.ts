@@ -2,13 +2,14 @@
  * `npm run bench` (quick mode, under a minute) and `npm run bench -- --full`: runs every workload
  * against Herald and its peers in this one run, on loopback, and prints one table with ratios.
  *   --only W1,W4     run some workloads
- *   --profile        instead: Herald under W1 and W2 with node --cpu-prof, top self-time functions
+ *   --profile        instead: Herald under W1, W2 and W3 with node --cpu-prof, top self-time functions
  *   --out FILE       also write the table (markdown) to FILE
+ *   --systems A,B    measure only these systems (by name, as in the table)
  */
 import fs from "node:fs";
 import os from "node:os";
 import { Agent, closeAll } from "./lib/agent.js";
-import type { BenchContext } from "./lib/context.js";
+import { type BenchContext, LEFT_OUT } from "./lib/context.js";
 import { addRatios, type Row, renderTable } from "./lib/table.js";
 import { profile } from "./profile.js";
 import { w1 } from "./w1-publish.js";
@@ -29,6 +30,9 @@ const only = flag("--only")
   ?.split(",")
   .map((s) => s.trim().toUpperCase());
 const out = flag("--out");
+const systems = flag("--systems")
+  ?.split(",")
+  .map((s) => s.trim());
 
 const WORKLOADS: [string, (ctx: BenchContext) => Promise<Row[]>][] = [
   ["W1", w1],
@@ -63,6 +67,7 @@ async function main(): Promise<void> {
     rows,
     warmupMs: full ? 1000 : 250,
     durationMs: full ? 5000 : 700,
+    ...(systems ? { systems } : {}),
     log: (m) => process.stderr.write(`  [${((performance.now() - started) / 1000).toFixed(1)} s] ${m}\n`),
   };
   const cpus = os.cpus();
@@ -96,11 +101,12 @@ async function main(): Promise<void> {
     await closeAll(agents);
   }
   addRatios(rows);
-  const goals = rows.flatMap((r) => r.goals ?? []);
+  const shown = rows.filter((r) => r.note !== LEFT_OUT);
+  const goals = shown.flatMap((r) => r.goals ?? []);
   const text = [
     header,
     "",
-    renderTable(rows),
+    renderTable(shown),
     "",
     `goals of issue 5 in this run: ${goals.filter((g) => g.met).length} met, ${goals.filter((g) => !g.met).length} missed`,
     ...goals.map((g) => `  ${g.met ? "met   " : "MISSED"} ${g.text}`),

@@ -10,6 +10,7 @@ import {
   type Message,
   type OutboxStorage,
   type PendingPublish,
+  randomId,
   type StateChange,
 } from "../shared/client/index.js";
 import { sleep, spawnServer, startServer, type TestServer, tempDir } from "./helpers.js";
@@ -78,6 +79,20 @@ describe("backoff - capped full jitter", () => {
       assert.ok(d >= 0 && d <= 10_000 && Number.isInteger(d));
     }
     assert.throws(() => new Backoff({ baseMs: 0 }), RangeError);
+  });
+});
+
+describe("randomId - UUIDv7", () => {
+  it("is a version 7 UUID that carries its millisecond and sorts by time", () => {
+    const at = Date.UTC(2026, 10, 25, 12, 0, 0, 123);
+    const id = randomId(at);
+    assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal(Number.parseInt(id.replace("-", "").slice(0, 12), 16), at);
+    const later = Array.from({ length: 50 }, (_, i) => randomId(at + 1 + i));
+    assert.deepEqual([...later].sort(), later, "ids of later milliseconds sort after");
+    assert.ok(later.every((l) => l > id));
+    const same = new Set(Array.from({ length: 10_000 }, () => randomId(at)));
+    assert.equal(same.size, 10_000, "74 random bits keep ids of one millisecond apart");
   });
 });
 

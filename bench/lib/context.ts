@@ -12,6 +12,8 @@ export interface BenchContext {
   rows: Row[];
   warmupMs: number;
   durationMs: number;
+  /** `--systems`: measure only these (by name); the rest are left out of the table. */
+  systems?: string[];
   /** Progress, to stderr. */
   log(message: string): void;
 }
@@ -28,6 +30,9 @@ export interface Measured {
   window: Window;
   figure: number;
 }
+
+/** The note of a system that `--systems` left out; such rows are not shown. */
+export const LEFT_OUT = "left out by --systems";
 
 export const short = (err: unknown) => (err instanceof Error ? err.message : String(err)).split("\n")[0]!.slice(0, 120);
 
@@ -48,6 +53,7 @@ export async function measureSystem(
   options: { cpuProfDir?: string; fsyncDelayUs?: number; durationMs?: number; alongside?: Load[] } = {},
 ): Promise<Row & { measured?: Measured }> {
   const base = { ...row, system: system.name, guarantee: system.guarantee };
+  if (ctx.systems && !ctx.systems.includes(system.name)) return { ...base, figure: undefined, note: LEFT_OUT };
   let target: Target | string;
   try {
     target = await system.start(options);

@@ -19,24 +19,28 @@ const ENVELOPE = 160;
 export class RecentMessages {
   private readonly topics = new Map<string, TopicLog>();
   private total = 0;
+  /** The log written last, already at the end of the map's order. */
+  private newest: TopicLog | undefined;
 
   constructor(private readonly budget = 32 * 1024 * 1024) {}
 
   add(message: Message, payloadBytes: number): void {
     let log = this.topics.get(message.topic);
-    if (log) {
+    if (!log) {
+      log = { messages: [], start: 0, bytes: [] };
+      this.topics.set(message.topic, log);
+    } else if (log !== this.newest) {
       // Keep the map in order of last write, so the budget evicts the quietest topics first.
       this.topics.delete(message.topic);
-    } else {
-      log = { messages: [], start: 0, bytes: [] };
+      this.topics.set(message.topic, log);
     }
+    this.newest = log;
     const last = log.messages[log.messages.length - 1];
     if (last && last.seq !== message.seq - 1) this.clear(log);
     const size = payloadBytes + ENVELOPE;
     log.messages.push(message);
     log.bytes.push(size);
     this.total += size;
-    this.topics.set(message.topic, log);
     while (this.total > this.budget) this.evictOne();
   }
 

@@ -79,7 +79,7 @@ export interface HeraldClientOptions {
 }
 
 export interface PublishOptions {
-  /** @default crypto.randomUUID() */
+  /** @default randomId(): a time-ordered UUIDv7 */
   id?: string;
   /** Ordering key (PROTOCOL.md "Groups"). */
   key?: string;
@@ -503,14 +503,25 @@ function toHeraldError(err: unknown): HeraldError {
   return new HeraldError("INTERNAL", "malformed error from the server", { cause: err });
 }
 
-/** A message id: a UUID, also where `crypto.randomUUID` is missing (plain-http pages). */
-export function randomId(): string {
-  const c = globalThis.crypto;
-  if (typeof c?.randomUUID === "function") return c.randomUUID();
-  const bytes = new Uint8Array(16);
-  c.getRandomValues(bytes);
-  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+/** Random bytes drawn 4 KiB at a time: one `getRandomValues` per id would cost more than the rest. */
+const pool = new Uint8Array(4096);
+let poolAt = pool.length;
+
+/**
+ * A message id: a UUIDv7 (RFC 9562), 48 bits of Unix milliseconds then 74 random bits. Ids that
+ * grow with time keep the server's dedup index (per publisher, by id) appending at its end; random
+ * v4 ids land on a different index page each, and every commit then rewrites one page per message.
+ * Built from `getRandomValues`, which plain-http pages also have (unlike `randomUUID`).
+ */
+export function randomId(now = Date.now()): string {
+  if (poolAt + 10 > pool.length) {
+    globalThis.crypto.getRandomValues(pool);
+    poolAt = 0;
+  }
+  const r = pool.subarray(poolAt, poolAt + 10);
+  poolAt += 10;
+  const t = now.toString(16).padStart(12, "0");
+  const tail = HEX[r[4]!]! + HEX[r[5]!]! + HEX[r[6]!]! + HEX[r[7]!]! + HEX[r[8]!]! + HEX[r[9]!]!;
+  return `${t.slice(0, 8)}-${t.slice(8)}-7${(r[0]! & 0x0f).toString(16)}${HEX[r[1]!]}-${HEX[(r[2]! & 0x3f) | 0x80]}${HEX[r[3]!]}-${tail}`;
 }
