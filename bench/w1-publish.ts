@@ -25,11 +25,11 @@ export const W1_INFLIGHT = 125;
 const UNIT = "acked msg/s";
 
 /** The W1 load on a target: two publisher processes. Also used by W8 and the profile. */
-export function w1Loads(ctx: BenchContext, system: System, target: Target) {
+export function w1Loads(ctx: BenchContext, system: System, target: Target, ids?: "uuid4") {
   const n = names(system.kind);
   return ctx.agents.slice(0, 2).map((agent) => ({
     agent,
-    spec: pubSpec(system.kind, target.url, n, { sockets: W1_SOCKETS, inflight: W1_INFLIGHT }),
+    spec: pubSpec(system.kind, target.url, n, { sockets: W1_SOCKETS, inflight: W1_INFLIGHT, ...(ids ? { ids } : {}) }),
     counts: true,
   }));
 }
@@ -58,8 +58,24 @@ export async function w1(ctx: BenchContext): Promise<Row[]> {
     });
     rows.push(row);
   }
+  if (ctx.full) rows.push(await randomIds(ctx));
   rows.push(await bareLoop(ctx));
   return rows;
+}
+
+/**
+ * Herald `full` again with random UUIDv4 publish ids instead of the SDK's time-ordered UUIDv7: the
+ * dedup index then takes each id on a different page, so every commit writes a page per message.
+ */
+async function randomIds(ctx: BenchContext): Promise<Row> {
+  const system = { ...herald("full"), name: "herald full (UUIDv4 ids)" };
+  const { measured: _, ...row } = await measureSystem(ctx, system, (t) => w1Loads(ctx, system, t, "uuid4"), {
+    workload: "W1",
+    unit: UNIT,
+    compare: [{ system: "herald full" }],
+    note: "other rows: UUIDv7 ids",
+  });
+  return row;
 }
 
 /** The storage limit: 500 rows per transaction with synchronous=FULL, in one process, no network. */

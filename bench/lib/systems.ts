@@ -121,7 +121,7 @@ export function pubSpec(
   kind: Kind,
   url: string,
   n: Names,
-  o: { sockets: number; inflight: number; limit?: number },
+  o: { sockets: number; inflight: number; limit?: number; ids?: "uuid7" | "uuid4" },
 ): LoadSpec {
   if (kind === "sio") return { role: "sio-pub", opts: { url, ...n, ...o } };
   if (kind === "mqtt") return { role: "mqtt-pub", opts: { url, ...n, ...o } };

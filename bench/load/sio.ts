@@ -4,7 +4,9 @@
  * subset used here (`publish` with a reply, `subscribe`, `messages` arrays, cumulative `ack`,
  * `history`). WebSocket transport only.
  */
+import { randomUUID } from "node:crypto";
 import { io, type Socket } from "socket.io-client";
+import { randomId } from "../../shared/client/index.js";
 import { clock, jsonPayload, Latency, LatencyPair, type Pace, Publisher, type Role, readStamp, sleep } from "./role.js";
 
 interface Msg {
@@ -50,15 +52,18 @@ export interface PubOptions extends Pace {
   sockets: number;
   /** Put the send time in the payload. */
   stamp?: boolean;
+  /** Publish ids: time-ordered UUIDv7 as the SDK makes them (default), or random UUIDv4. */
+  ids?: "uuid7" | "uuid4";
 }
 
 /** Publishers: each connection keeps `inflight` publishes waiting for their reply. */
 export class SioPub extends Publisher<Socket> {
-  private readonly prefix = `p${process.pid}x${Date.now().toString(36)}`;
   private readonly payload = jsonPayload();
+  private readonly newId: () => string;
 
   constructor(private readonly o: PubOptions) {
     super(o);
+    this.newId = o.ids === "uuid4" ? randomUUID : randomId;
   }
 
   async setup() {
@@ -66,10 +71,10 @@ export class SioPub extends Publisher<Socket> {
     return {};
   }
 
-  protected publish(socket: Socket, n: number, answered: (error?: string) => void): void {
+  protected publish(socket: Socket, _n: number, answered: (error?: string) => void): void {
     socket.emit(
       "publish",
-      { id: `${this.prefix}-${n}`, topic: this.o.topic, payload: this.o.stamp ? jsonPayload(clock()) : this.payload },
+      { id: this.newId(), topic: this.o.topic, payload: this.o.stamp ? jsonPayload(clock()) : this.payload },
       (r: Reply) => answered(r.ok ? undefined : `${r.error?.code}: ${r.error?.message}`),
     );
   }

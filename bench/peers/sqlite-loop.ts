@@ -1,6 +1,6 @@
 /**
  * W1's storage limit: a bare better-sqlite3 group-commit insert loop of the rows Herald writes for
- * a publish (the message and its publish id), `batch` rows per transaction, WAL with
+ * a publish (the message and its publish id, a UUIDv7 as the SDK makes), `batch` rows per transaction, WAL with
  * synchronous=FULL (fsync on every commit). No network, no protocol: what the disk and SQLite
  * allow on this machine. Runs as a load role inside a bench/load/agent.ts process.
  */
@@ -8,6 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { randomId } from "../../shared/client/index.js";
 import { jsonPayload, type Role } from "../load/role.js";
 
 export class SqliteLoop implements Role {
@@ -43,7 +44,7 @@ export class SqliteLoop implements Role {
       const ts = Date.now();
       for (let i = 0; i < n; i++) {
         const seq = ++this.rows;
-        const id = `loop-${seq}`;
+        const id = randomId();
         insertMessage.run("room:bench", seq, id, "bench", ts, null, payload);
         insertPublished.run("bench", id, "room:bench", seq, ts);
       }
