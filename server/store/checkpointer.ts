@@ -42,17 +42,18 @@ export class Checkpointer {
   private readonly worker: Worker;
   private readonly exited: Promise<void>;
   private readonly waiting: ((caughtUp: boolean) => void)[] = [];
+  private closing = false;
 
   constructor(file: string, onError: (message: string) => void, everyMs = 50) {
     const driver = fileURLToPath(import.meta.resolve("better-sqlite3"));
     this.worker = new Worker(SOURCE, { eval: true, workerData: { file, driver, everyMs } });
     this.worker.on("message", (m: { error?: string; caughtUp?: boolean }) => {
       if (m.error) onError(m.error);
-      if (m.caughtUp !== undefined) this.waiting.shift()?.(m.caughtUp);
+      if (m.caughtUp !== undefined) this.answer(m.caughtUp);
     });
     this.worker.on("error", (err) => {
       onError(String(err));
-      for (const w of this.waiting.splice(0)) w(false);
+      while (this.waiting.length > 0) this.answer(false);
     });
     this.worker.unref();
     this.exited = new Promise((resolve) => this.worker.once("exit", () => resolve()));
@@ -61,13 +62,21 @@ export class Checkpointer {
   /** Checkpoints now; true when the whole WAL is in the database file, so the next write restarts it. */
   catchUp(): Promise<boolean> {
     return new Promise((resolve) => {
+      // Writes wait for this answer: keep the process alive until it comes.
+      if (this.waiting.length === 0) this.worker.ref();
       this.waiting.push(resolve);
       this.worker.postMessage("catch-up");
     });
   }
 
+  private answer(caughtUp: boolean): void {
+    this.waiting.shift()?.(caughtUp);
+    if (this.waiting.length === 0 && !this.closing) this.worker.unref();
+  }
+
   /** Runs a last checkpoint and closes the worker's connection. */
   async close(): Promise<void> {
+    this.closing = true;
     this.worker.ref(); // keep the process alive until the last checkpoint is done
     this.worker.postMessage("close");
     await this.exited;

@@ -82,6 +82,40 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       );
     });
 
+    it("dedups inside a large batch too: earlier ids, repeats in the batch, several topics", async () => {
+      const { store } = await open();
+      const seen = await store.append(msg("alice", "seen", "room:d"));
+      // 80 appends in one turn (more than one multi-row insert), with duplicates scattered in it.
+      const plan = Array.from({ length: 80 }, (_, i) => {
+        if (i === 40) return msg("alice", "seen", "room:e");
+        if (i === 70) return msg("alice", "n10", "room:d");
+        return { ...msg("alice", `n${i}`, i % 2 ? "room:d" : "room:e", { i }), key: `k${i % 3}` };
+      });
+      const results = await Promise.all(plan.map((m) => store.append(m)));
+      assert.deepEqual(
+        results.flatMap((r, i) => (r.duplicate ? [i] : [])),
+        [40, 70],
+      );
+      assert.equal(results[40]!.message.seq, seen.message.seq);
+      assert.deepEqual([results[70]!.message.topic, results[70]!.message.seq], ["room:e", results[10]!.message.seq]);
+      for (const topic of ["room:d", "room:e"]) {
+        const fresh = results.filter((r) => !r.duplicate && r.message.topic === topic).map((r) => r.message.seq);
+        const first = topic === "room:d" ? 2 : 1;
+        assert.deepEqual(
+          fresh,
+          Array.from({ length: fresh.length }, (_, i) => first + i),
+          `gapless seqs in ${topic}`,
+        );
+        const stored = await store.read(topic, 0, 100);
+        assert.deepEqual(
+          stored.filter((m) => m.id !== "seen").map((m) => [m.id, m.seq, m.key, m.payload]),
+          results
+            .filter((r) => !r.duplicate && r.message.topic === topic)
+            .map((r) => [r.message.id, r.message.seq, r.message.key, r.message.payload]),
+        );
+      }
+    });
+
     it("keeps ts from decreasing along seq when the clock steps back", async () => {
       const h = await open();
       h.setNow(10_000);
