@@ -4,7 +4,7 @@
  * the PUBACK once the message handler has run.
  */
 import mqtt, { type MqttClient } from "mqtt";
-import { binaryPayload, clock, Latency, LatencyPair, type Pace, Publisher, type Role, readStamp } from "./role.js";
+import { binaryPayload, clock, LatencyPair, type Pace, Publisher, type Role, readStamp, Subscriber } from "./role.js";
 
 function connectMqtt(url: string, clientId: string, clean: boolean): Promise<MqttClient> {
   const client = mqtt.connect(url, { clientId, clean, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10000 });
@@ -51,14 +51,14 @@ export class MqttPub extends Publisher<MqttClient> {
   }
 }
 
-export class MqttSub implements Role {
+export class MqttSub extends Subscriber {
   private clients: MqttClient[] = [];
-  private received = 0;
-  readonly lat = new Latency();
 
   constructor(
     private readonly o: { url: string; topic: string; sockets: number; idPrefix: string; latency?: boolean },
-  ) {}
+  ) {
+    super();
+  }
 
   private id(i: number): string {
     return `${this.o.idPrefix}-sub-${i}`;
@@ -79,14 +79,6 @@ export class MqttSub implements Role {
       }),
     );
     return {};
-  }
-
-  go() {}
-  count() {
-    return this.received;
-  }
-  mark() {
-    this.lat.reset();
   }
 
   async stop() {

@@ -4,7 +4,7 @@
  */
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { binaryPayload, clock, Latency, LatencyPair, type Pace, Publisher, type Role, readStamp } from "./role.js";
+import { binaryPayload, clock, LatencyPair, type Pace, Publisher, type Role, readStamp, Subscriber } from "./role.js";
 
 interface NatsOptions {
   servers: string;
@@ -49,13 +49,13 @@ export class NatsPub extends Publisher<NatsConnection> {
   }
 }
 
-export class NatsSub implements Role {
+export class NatsSub extends Subscriber {
   private nc: NatsConnection | undefined;
-  private received = 0;
   private readonly closers: (() => void)[] = [];
-  readonly lat = new Latency();
 
-  constructor(private readonly o: NatsOptions & { consumers: number; latency?: boolean }) {}
+  constructor(private readonly o: NatsOptions & { consumers: number; latency?: boolean }) {
+    super();
+  }
 
   async setup() {
     this.nc = await connect({ servers: this.o.servers, timeout: 5000 });
@@ -81,14 +81,6 @@ export class NatsSub implements Role {
       })().catch(() => {});
     }
     return {};
-  }
-
-  go() {}
-  count() {
-    return this.received;
-  }
-  mark() {
-    this.lat.reset();
   }
 
   async stop() {

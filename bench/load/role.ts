@@ -87,6 +87,23 @@ export abstract class Publisher<C> implements Role {
   }
 }
 
+/** Subscribers of every system: they count what they receive and may record its latency. */
+export abstract class Subscriber implements Role {
+  protected received = 0;
+  readonly lat = new Latency();
+
+  abstract setup(): Promise<unknown>;
+  abstract stop(): Promise<Record<string, unknown>>;
+
+  go() {}
+  count() {
+    return this.received;
+  }
+  mark() {
+    this.lat.reset();
+  }
+}
+
 /**
  * W4's role for every system: one paced publisher and one subscriber in the same process, so both
  * read the same clock. The subscriber's count and latency are the figures.

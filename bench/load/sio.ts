@@ -7,7 +7,18 @@
 import { randomUUID } from "node:crypto";
 import { io, type Socket } from "socket.io-client";
 import { randomId } from "../../shared/client/index.js";
-import { clock, jsonPayload, Latency, LatencyPair, type Pace, Publisher, type Role, readStamp, sleep } from "./role.js";
+import {
+  clock,
+  jsonPayload,
+  Latency,
+  LatencyPair,
+  type Pace,
+  Publisher,
+  type Role,
+  readStamp,
+  Subscriber,
+  sleep,
+} from "./role.js";
 
 interface Msg {
   topic: string;
@@ -99,13 +110,13 @@ export interface SubOptions {
 }
 
 /** Durable subscribers that ack each `messages` batch (cumulative: its last seq per topic). */
-export class SioSub implements Role {
+export class SioSub extends Subscriber {
   private socks: Socket[] = [];
-  private received = 0;
   private gaps = 0;
-  readonly lat = new Latency();
 
-  constructor(private readonly o: SubOptions) {}
+  constructor(private readonly o: SubOptions) {
+    super();
+  }
 
   async setup() {
     const n = this.o.sockets;
@@ -144,16 +155,6 @@ export class SioSub implements Role {
     s.on("gap", () => {
       this.gaps++;
     });
-  }
-
-  go() {}
-
-  count() {
-    return this.received;
-  }
-
-  mark() {
-    this.lat.reset();
   }
 
   async stop() {
