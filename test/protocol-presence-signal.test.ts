@@ -4,21 +4,26 @@ import { after, before, describe, it } from "node:test";
 import { call, eventually, fails, ok, pub, record, send, sub } from "./conformance.js";
 import { connect, type RawSocket, sleep, startServer, type TestServer } from "./helpers.js";
 
-describe("protocol: presence", () => {
-  let server: TestServer;
+/** Starts a server for the suite; `join` connects to it, and everything is closed after the suite. */
+function suiteServer(overrides: Parameters<typeof startServer>[0] = {}) {
+  let server: TestServer | undefined;
   const open: RawSocket[] = [];
-  const join = async (user: string, clientId: string) => {
-    const s = await connect(server.url, { user, clientId });
-    open.push(s);
-    return s;
-  };
   before(async () => {
-    server = await startServer();
+    server = await startServer(overrides);
   });
   after(async () => {
     for (const s of open) s.close();
-    await server.close();
+    await server?.close();
   });
+  return async (user: string, clientId: string) => {
+    const s = await connect(server!.url, { user, clientId });
+    open.push(s);
+    return s;
+  };
+}
+
+describe("protocol: presence", () => {
+  const join = suiteServer();
 
   it("answers the users with a live subscribed connection, unique and sorted", async () => {
     const zoe = await join("zoe", "p1");
@@ -103,20 +108,7 @@ describe("protocol: presence", () => {
 });
 
 describe("protocol: signal", () => {
-  let server: TestServer;
-  const open: RawSocket[] = [];
-  const join = async (user: string, clientId: string) => {
-    const s = await connect(server.url, { user, clientId });
-    open.push(s);
-    return s;
-  };
-  before(async () => {
-    server = await startServer({ maxPayload: 100 });
-  });
-  after(async () => {
-    for (const s of open) s.close();
-    await server.close();
-  });
+  const join = suiteServer({ maxPayload: 100 });
 
   it("goes in send order to the live plain subscribers except the sending connection, and is not stored", async () => {
     const alice = await join("alice", "s1");
