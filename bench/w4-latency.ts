@@ -6,6 +6,7 @@
 import { type BenchContext, measureSystem } from "./lib/context.js";
 import { herald, JETSTREAM, latencySpec, MOSQUITTO, names, RAW } from "./lib/systems.js";
 import type { Compare, Row } from "./lib/table.js";
+import type { LatencySummary } from "./load/role.js";
 
 export const W4_RATE = 5000;
 
@@ -16,14 +17,6 @@ const COMPARE: Record<string, Compare[]> = {
   ],
   "p99.9": [{ system: "raw socket.io", goal: 2, atMost: true }],
 };
-
-interface Summary {
-  n: number;
-  p50: number;
-  p99: number;
-  p999: number;
-  max: number;
-}
 
 export async function w4(ctx: BenchContext): Promise<Row[]> {
   const durationMs = ctx.full ? 10000 : 1000;
@@ -46,7 +39,7 @@ export async function w4(ctx: BenchContext): Promise<Row[]> {
       { workload: "W4", unit: "ms" },
       { durationMs },
     );
-    const lat = measured?.window.finals[0]?.latency as Summary | undefined;
+    const lat = measured?.window.finals[0]?.latency as LatencySummary | undefined;
     if (!lat || lat.n === 0) {
       rows.push({ ...row, figure: undefined, note: row.note ?? "no messages received" });
       continue;

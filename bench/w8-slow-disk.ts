@@ -10,17 +10,10 @@ import { type BenchContext, measureSystem } from "./lib/context.js";
 import { hasCommand } from "./lib/proc.js";
 import { herald } from "./lib/systems.js";
 import { GUARANTEE, type Row } from "./lib/table.js";
+import type { LatencySummary } from "./load/role.js";
 import { w1Loads } from "./w1-publish.js";
 
 const DELAY_US = 5000;
-
-interface Summary {
-  n: number;
-  p50: number;
-  p99: number;
-  p999: number;
-  max: number;
-}
 
 function straceWorks(): string | undefined {
   if (!hasCommand("strace")) return "strace is not installed (apt-get install -y strace)";
@@ -82,7 +75,7 @@ export async function w8(ctx: BenchContext): Promise<Row[]> {
       slow ? { fsyncDelayUs: DELAY_US } : {},
     );
     rows.push(row);
-    const lat = measured?.window.finals[2]?.latency as Summary | undefined;
+    const lat = measured?.window.finals[2]?.latency as LatencySummary | undefined;
     if (lat && lat.n > 0) {
       rows.push({
         workload: "W8",

@@ -155,6 +155,15 @@ export function readStamp(text: string): number {
 /** A monotonic clock in ms that is the same for every process on this machine. */
 export const clock = (): number => performance.timeOrigin + performance.now();
 
+/** Latency percentiles in ms, as the load processes report them. */
+export interface LatencySummary {
+  n: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
 export class Latency {
   private hist = newHist();
   recording = false;
@@ -170,7 +179,7 @@ export class Latency {
     this.recording = true;
   }
 
-  summary(): { n: number; p50: number; p99: number; p999: number; max: number } {
+  summary(): LatencySummary {
     const h = this.hist;
     return {
       n: h.totalCount,

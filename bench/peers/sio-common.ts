@@ -5,15 +5,10 @@
  */
 import http from "node:http";
 import { Server, type Socket } from "socket.io";
+import type { Message } from "../../shared/protocol.js";
 
-export interface PeerMessage {
-  id: string;
-  topic: string;
-  seq: number;
-  from: string;
-  ts: number;
-  payload: unknown;
-}
+/** Herald's message, less the optional fields the bench does not use. */
+export type PeerMessage = Omit<Message, "key" | "group" | "attempt">;
 
 export type Reply = (r: object) => void;
 

@@ -14,14 +14,10 @@
  * the list selectors are cached per topic and version, so React can use them as snapshots.
  */
 
-export interface StoredMessage {
-  id: string;
-  topic: string;
-  seq: number;
-  from: string;
-  ts: number;
-  payload: unknown;
-}
+import type { Message } from "../../shared/protocol.js";
+
+/** What the chat keeps of a delivered or historical message. */
+export type StoredMessage = Pick<Message, "id" | "topic" | "seq" | "from" | "ts" | "payload">;
 
 export type OwnStatus = "pending" | "sent" | "failed";
 
