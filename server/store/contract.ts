@@ -85,7 +85,7 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
     it("dedups inside a large batch too: earlier ids, repeats in the batch, several topics", async () => {
       const { store } = await open();
       const seen = await store.append(msg("alice", "seen", "room:d"));
-      // 80 appends in one turn (more than one multi-row insert), with duplicates scattered in it.
+      // 80 appends in one turn, so one transaction, with duplicates scattered in it.
       const plan = Array.from({ length: 80 }, (_, i) => {
         if (i === 40) return msg("alice", "seen", "room:e");
         if (i === 70) return msg("alice", "n10", "room:d");
