@@ -152,22 +152,21 @@ export class Subscription extends Emitter<SubscriptionEvents> {
 
   /** A delivered message of this topic. */
   pushMessage(message: Message): void {
-    if (message.seq <= this.processed) {
-      this.needAck = true;
-    } else if (message.seq > this.queuedUpTo) {
-      this.queuedUpTo = message.seq;
-      this.queue.push({ kind: "message", message });
-    }
-    void this.drain();
+    this.push(message.seq, { kind: "message", message });
   }
 
   /** PROTOCOL: Delivery 4, a gap comes before any later messages of its stream; it is queued with them. */
   pushGap(gap: GapEvent): void {
-    if (gap.to <= this.processed) {
+    this.push(gap.to, { kind: "gap", gap });
+  }
+
+  /** Queues what reaches up to `upTo` unless it is done (acked again) or already queued (dropped). */
+  private push(upTo: number, item: Item): void {
+    if (upTo <= this.processed) {
       this.needAck = true;
-    } else if (gap.to > this.queuedUpTo) {
-      this.queuedUpTo = gap.to;
-      this.queue.push({ kind: "gap", gap });
+    } else if (upTo > this.queuedUpTo) {
+      this.queuedUpTo = upTo;
+      this.queue.push(item);
     }
     void this.drain();
   }
