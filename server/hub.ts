@@ -165,10 +165,13 @@ export class Hub {
     const session = socket.data as Session;
     this.ctx.metrics.connections.inc();
     // One listener for every event: one per event name cost each idle connection a dozen closures
-    // and a listener table (W6, memory per connection).
+    // and a listener table (W6, memory per connection). socket.io calls it while it decodes the
+    // packet; the handler runs on the next tick, where socket.io runs event listeners. Run at once,
+    // a reconnecting client's first `history` could be answered before its resumed subscription's
+    // first `messages`, and the chat then loads the newest page instead of all it missed.
     socket.onAny((event: unknown, ...args: unknown[]) => {
       if (typeof event === "string" && KNOWN.has(event)) {
-        this.dispatch(session, event as ClientEvent, args);
+        process.nextTick(() => this.dispatch(session, event as ClientEvent, args));
         return;
       }
       const cb = args[args.length - 1];
