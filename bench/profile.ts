@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- --profile`: Herald `full` under the W1, W2 and W3 loads with `node --cpu-prof`
+ * `npm run bench -- --profile`: Herald `full` under the W1, W2, W3 and W4 loads with `node --cpu-prof`
  * on the server process, then the top self-time functions and packages of each profile.
  */
 import fs from "node:fs";
@@ -7,19 +7,22 @@ import path from "node:path";
 import { type BenchContext, measureSystem } from "./lib/context.js";
 import { ROOT } from "./lib/proc.js";
 import { renderSummary, summarize } from "./lib/profile.js";
-import { herald } from "./lib/systems.js";
+import { herald, type System, type Target } from "./lib/systems.js";
 import { w1Loads } from "./w1-publish.js";
 import { w2Loads } from "./w2-pubsub.js";
 import { w3Loads } from "./w3-fanout.js";
+import { W4_RATE, w4Loads } from "./w4-latency.js";
 
-export async function profile(ctx: BenchContext, durationMs: number): Promise<string> {
+export async function profile(ctx: BenchContext, durationMs: number, only?: string[]): Promise<string> {
   const out: string[] = [];
   const base = path.join(ROOT, "bench/results/profiles");
   for (const [name, loads] of [
     ["W1", w1Loads],
     ["W2", w2Loads],
     ["W3", w3Loads],
+    ["W4", (c: BenchContext, s: System, t: Target) => w4Loads(c, s, t, durationMs)],
   ] as const) {
+    if (only && !only.includes(name)) continue;
     const dir = path.join(base, name);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
@@ -38,7 +41,9 @@ export async function profile(ctx: BenchContext, durationMs: number): Promise<st
     const figure =
       row.figure === undefined
         ? row.note
-        : `${Math.round(row.figure).toLocaleString("en-US")} ${name === "W1" ? "acked msg/s" : "deliveries/s"}`;
+        : name === "W4"
+          ? `${W4_RATE} msg/s at a fixed rate`
+          : `${Math.round(row.figure).toLocaleString("en-US")} ${name === "W1" ? "acked msg/s" : "deliveries/s"}`;
     if (!file) {
       out.push(`### ${name}: no profile written (${figure})`);
       continue;

@@ -2,7 +2,7 @@
  * `npm run bench` (quick mode, under a minute) and `npm run bench -- --full`: runs every workload
  * against Herald and its peers in this one run, on loopback, and prints one table with ratios.
  *   --only W1,W4     run some workloads
- *   --profile        instead: Herald under W1, W2 and W3 with node --cpu-prof, top self-time functions
+ *   --profile        instead: Herald under W1-W4 with node --cpu-prof, top self-time functions (--only applies)
  *   --out FILE       also write the table (markdown) to FILE
  *   --systems A,B    measure only these systems (by name, as in the table)
  */
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   process.stderr.write(`${header}\n`);
   try {
     if (argv.includes("--profile")) {
-      console.log(await profile(ctx, full ? 10000 : 4000));
+      console.log(await profile(ctx, full ? 10000 : 4000, only));
       return;
     }
     for (const [name, run] of WORKLOADS) {

@@ -4,7 +4,7 @@
  * histogram. Figures: p50, p99, p99.9 in ms.
  */
 import { type BenchContext, measureSystem } from "./lib/context.js";
-import { herald, JETSTREAM, latencySpec, MOSQUITTO, names, RAW } from "./lib/systems.js";
+import { herald, JETSTREAM, latencySpec, MOSQUITTO, names, RAW, type System, type Target } from "./lib/systems.js";
 import type { Compare, Row } from "./lib/table.js";
 import type { LatencySummary } from "./load/role.js";
 
@@ -18,6 +18,20 @@ const COMPARE: Record<string, Compare[]> = {
   "p99.9": [{ system: "raw socket.io", goal: 2, atMost: true }],
 };
 
+/** The W4 load on a target: one process that publishes at W4_RATE and subscribes. Also used by the profile. */
+export function w4Loads(ctx: BenchContext, system: System, target: Target, durationMs: number) {
+  return [
+    {
+      agent: ctx.agents[0]!,
+      spec: latencySpec(system.kind, target.url, names(system.kind), {
+        rate: W4_RATE,
+        limit: Math.ceil((W4_RATE * (durationMs + ctx.warmupMs + 2000)) / 1000),
+      }),
+      counts: true,
+    },
+  ];
+}
+
 export async function w4(ctx: BenchContext): Promise<Row[]> {
   const durationMs = ctx.full ? 10000 : 1000;
   const rows: Row[] = [];
@@ -26,16 +40,7 @@ export async function w4(ctx: BenchContext): Promise<Row[]> {
     const { measured, ...row } = await measureSystem(
       ctx,
       system,
-      (t) => [
-        {
-          agent: ctx.agents[0]!,
-          spec: latencySpec(system.kind, t.url, names(system.kind), {
-            rate: W4_RATE,
-            limit: Math.ceil((W4_RATE * (durationMs + ctx.warmupMs + 2000)) / 1000),
-          }),
-          counts: true,
-        },
-      ],
+      (t) => w4Loads(ctx, system, t, durationMs),
       { workload: "W4", unit: "ms" },
       { durationMs },
     );
