@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
+import Database from "better-sqlite3";
 import { storeContract } from "../server/store/contract.js";
 import { SqliteStore } from "../server/store/sqlite-store.js";
 import type { Store } from "../server/store/store.js";
@@ -56,6 +57,71 @@ describe("sqlite store - a process with nothing else to do", () => {
         timeout: 60_000,
       });
       assert.match(out, /stored 300/);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("sqlite store - a database of the first layout", () => {
+  it("is migrated in place: messages kept, ids of removed messages still deduplicated", async () => {
+    const dataDir = tempDir();
+    // Schema version 0, as Herald 0.1 wrote it: publish ids in their own table. Seqs 1-2 of
+    // room:m were removed by count (their ids remain), 3-4 are kept.
+    const v0 = new Database(path.join(dataDir, "herald.db"));
+    v0.pragma("journal_mode = WAL");
+    v0.exec(`
+      CREATE TABLE topics (name TEXT PRIMARY KEY, head INTEGER NOT NULL, last_ts INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE messages (topic TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, from_user TEXT NOT NULL,
+        ts INTEGER NOT NULL, key TEXT, payload TEXT NOT NULL, PRIMARY KEY (topic, seq)) WITHOUT ROWID;
+      CREATE TABLE published (from_user TEXT NOT NULL, id TEXT NOT NULL, topic TEXT NOT NULL, seq INTEGER NOT NULL,
+        ts INTEGER NOT NULL);
+      CREATE UNIQUE INDEX published_by_id ON published (from_user, id);
+      CREATE TABLE clients (user TEXT NOT NULL, client_id TEXT NOT NULL, last_seen INTEGER NOT NULL,
+        PRIMARY KEY (user, client_id)) WITHOUT ROWID;
+      CREATE TABLE subscriptions (user TEXT NOT NULL, client_id TEXT NOT NULL, topic TEXT NOT NULL,
+        acked INTEGER NOT NULL, PRIMARY KEY (user, client_id, topic)) WITHOUT ROWID;
+      INSERT INTO topics VALUES ('room:m', 4, 1004);
+      INSERT INTO messages VALUES ('room:m', 3, 'm3', 'alice', 1003, 'k', '"three"'), ('room:m', 4, 'm4', 'bob', 1004, NULL, '"four"');
+      INSERT INTO published VALUES ('alice', 'm1', 'room:m', 1, 1001), ('alice', 'm2', 'room:m', 2, 1002),
+        ('alice', 'm3', 'room:m', 3, 1003), ('bob', 'm4', 'room:m', 4, 1004);
+      INSERT INTO subscriptions VALUES ('carol', 'c1', 'room:m', 3);
+    `);
+    v0.close();
+    const store = new SqliteStore({ dataDir, durability: "full", now: () => 2_000 });
+    try {
+      assert.deepEqual(await store.read("room:m", 0, 10), [
+        { id: "m3", topic: "room:m", seq: 3, from: "alice", ts: 1003, key: "k", payload: "three" },
+        { id: "m4", topic: "room:m", seq: 4, from: "bob", ts: 1004, payload: "four" },
+      ]);
+      const removed = await store.append({ id: "m1", topic: "room:m", from: "alice", payload: 1, json: "1" });
+      assert.deepEqual([removed.duplicate, removed.message.seq, removed.message.ts], [true, 1, 1001]);
+      const kept = await store.append({ id: "m4", topic: "room:m", from: "bob", payload: 1, json: "1" });
+      assert.deepEqual([kept.duplicate, kept.message.seq, kept.message.payload], [true, 4, "four"]);
+      const fresh = await store.append({ id: "m5", topic: "room:m", from: "alice", payload: 5, json: "5" });
+      assert.deepEqual([fresh.duplicate, fresh.message.seq], [false, 5]);
+      assert.deepEqual(await store.subscriptions({ user: "carol", clientId: "c1" }), [{ topic: "room:m", acked: 3 }]);
+    } finally {
+      await store.close();
+    }
+    const db = new Database(path.join(dataDir, "herald.db"), { readonly: true });
+    try {
+      assert.equal(db.pragma("user_version", { simple: true }), 1);
+      const row = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'published'").get() as { n: number };
+      assert.equal(row.n, 0);
+    } finally {
+      db.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a database written by a newer Herald", () => {
+    const dataDir = tempDir();
+    const db = new Database(path.join(dataDir, "herald.db"));
+    db.pragma("user_version = 99");
+    db.close();
+    try {
+      assert.throws(() => new SqliteStore({ dataDir, durability: "full" }), /newer Herald \(schema 99/);
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }

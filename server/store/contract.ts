@@ -227,6 +227,44 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       assert.deepEqual([next.duplicate, next.message.seq], [false, 11]);
     });
 
+    it("a publish id outlives its message removed by count, until the age limit", async () => {
+      const h = await open();
+      h.setNow(1_000);
+      for (let i = 1; i <= 5; i++) await h.store.append(msg("alice", `k${i}`, "room:k"));
+      assert.equal((await h.store.sweep({ olderThan: 0, maxMessages: 2, live: () => false })).messages, 3);
+      // Readers see only what is kept; the sweep counts each message once.
+      assert.deepEqual(
+        (await h.store.read("room:k", 0, 100)).map((m) => m.seq),
+        [4, 5],
+      );
+      assert.deepEqual(
+        (await h.store.history("room:k", { limit: 100 })).map((m) => m.seq),
+        [4, 5],
+      );
+      assert.deepEqual(
+        (await h.store.history("room:k", { after: 0, limit: 1 })).map((m) => m.seq),
+        [4],
+      );
+      assert.equal((await h.store.sweep({ olderThan: 0, maxMessages: 2, live: () => false })).messages, 0);
+      // A retry of a removed message is still a duplicate, answered with its seq and ts.
+      const store = await h.reopen();
+      const retry = await store.append(msg("alice", "k2", "room:k"));
+      assert.deepEqual(
+        [retry.duplicate, retry.message.seq, retry.message.ts, retry.message.payload],
+        [true, 2, 1_000, null],
+      );
+      assert.equal(await store.head("room:k"), 5);
+      // Once aged out, the id is free: the same publish is a new message.
+      h.setNow(100_000);
+      assert.equal((await store.sweep({ olderThan: 50_000, maxMessages: 2, live: () => false })).messages, 2);
+      const again = await store.append(msg("alice", "k2", "room:k"));
+      assert.deepEqual([again.duplicate, again.message.seq], [false, 6]);
+      assert.deepEqual(
+        (await store.read("room:k", 0, 100)).map((m) => [m.seq, m.id]),
+        [[6, "k2"]],
+      );
+    });
+
     it("retention forgets clients gone longer than the retention, unless they are live", async () => {
       const { store } = await open();
       const bob = { user: "bob", clientId: "b1" };

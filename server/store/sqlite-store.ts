@@ -49,7 +49,8 @@ interface MessageRow {
   from_user: string;
   ts: number;
   key: string | null;
-  payload: string;
+  /** NULL: retention by count removed the message, its id is kept for dedup (see SCHEMA). */
+  payload: string | null;
 }
 
 /** A queued write: it runs inside the next batch transaction and resolves after that batch is durable. */
@@ -88,20 +89,25 @@ const LAZY_CURSOR_MS = 100;
 /** The WAL size past which the writer truncates it (see boundWal). */
 const WAL_LIMIT = 16 * 1024 * 1024;
 
+/** `PRAGMA user_version` of SCHEMA; 0 is the first layout, which `migrate` brings up to date. */
+const SCHEMA_VERSION = 1;
+
+/**
+ * The unique index on (from_user, id) is the dedup per publisher: PROTOCOL.md keeps a publish id
+ * for HERALD_RETENTION_MS after acceptance. Retention by count may remove a message before that,
+ * so it leaves the row as a tombstone (payload NULL, which readers skip) until it ages out. One
+ * table for both costs a row and an index entry per publish; a separate id table cost a third
+ * b-tree insert and a page more in every small commit's WAL.
+ */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS topics (
   name TEXT PRIMARY KEY, head INTEGER NOT NULL, last_ts INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS messages (
   topic TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, from_user TEXT NOT NULL,
-  ts INTEGER NOT NULL, key TEXT, payload TEXT NOT NULL, PRIMARY KEY (topic, seq)
+  ts INTEGER NOT NULL, key TEXT, payload TEXT, PRIMARY KEY (topic, seq)
 ) WITHOUT ROWID;
--- Publish ids, for dedup per publisher (PROTOCOL.md: for HERALD_RETENTION_MS after acceptance).
--- Kept apart from messages because retention by count may remove a message before its id expires.
-CREATE TABLE IF NOT EXISTS published (
-  from_user TEXT NOT NULL, id TEXT NOT NULL, topic TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS published_by_id ON published (from_user, id);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (from_user, id);
 CREATE TABLE IF NOT EXISTS clients (
   user TEXT NOT NULL, client_id TEXT NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (user, client_id)
 ) WITHOUT ROWID;
@@ -162,7 +168,7 @@ export class SqliteStore implements Store {
     // Checkpoints run in a worker thread (checkpointer.ts), never inside a commit on the event loop.
     this.db.pragma("wal_autocheckpoint = 0");
     this.db.pragma(`journal_size_limit = ${WAL_LIMIT / 4}`);
-    this.db.exec(SCHEMA);
+    migrate(this.db);
     this.log = options.onError;
     this.checkpointer = new Checkpointer(this.db.name, options.onError ?? (() => {}));
     this.stmt = this.prepare();
@@ -205,16 +211,11 @@ export class SqliteStore implements Store {
   private prepare() {
     const db = this.db;
     return {
-      findPublished: db.prepare<[string, string], { topic: string; seq: number; ts: number }>(
-        "SELECT topic, seq, ts FROM published WHERE from_user = ? AND id = ?",
-      ),
-      findMessage: db.prepare<[string, number], MessageRow>("SELECT * FROM messages WHERE topic = ? AND seq = ?"),
+      findById: db.prepare<[string, string], MessageRow>("SELECT * FROM messages WHERE from_user = ? AND id = ?"),
+      // An id its publisher used before makes this a no-op: the dedup check (a seq taken twice
+      // would still be an error).
       insertMessage: db.prepare(
-        "INSERT INTO messages (topic, seq, id, from_user, ts, key, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-      ),
-      // The unique index on (from_user, id) makes a publish id seen before a no-op: the dedup check.
-      insertPublished: db.prepare(
-        "INSERT OR IGNORE INTO published (from_user, id, topic, seq, ts) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO messages (topic, seq, id, from_user, ts, key, payload) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (from_user, id) DO NOTHING",
       ),
       getTopic: db.prepare<[string], { head: number; last_ts: number }>(
         "SELECT head, last_ts FROM topics WHERE name = ?",
@@ -226,10 +227,10 @@ export class SqliteStore implements Store {
         "INSERT INTO topics (name, head, last_ts) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET head = excluded.head, last_ts = excluded.last_ts",
       ),
       readAfter: db.prepare<[string, number, number, number], MessageRow>(
-        "SELECT * FROM messages WHERE topic = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+        "SELECT * FROM messages WHERE topic = ? AND seq > ? AND seq <= ? AND payload IS NOT NULL ORDER BY seq LIMIT ?",
       ),
       readBefore: db.prepare<[string, number, number, number], MessageRow>(
-        "SELECT * FROM (SELECT * FROM messages WHERE topic = ? AND seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+        "SELECT * FROM (SELECT * FROM messages WHERE topic = ? AND seq > ? AND seq < ? AND payload IS NOT NULL ORDER BY seq DESC LIMIT ?) ORDER BY seq",
       ),
       getClient: db.prepare<[string, string], { last_seen: number }>(
         "SELECT last_seen FROM clients WHERE user = ? AND client_id = ?",
@@ -319,16 +320,9 @@ export class SqliteStore implements Store {
     const seq = h.head + 1;
     // PROTOCOL: ts never decreases along seq within a topic, even if the clock steps back.
     const ts = Math.max(this.now(), h.lastTs);
-    if (this.stmt.insertPublished.run(m.from, m.id, m.topic, seq, ts).changes === 0) {
-      const seen = this.stmt.findPublished.get(m.from, m.id)!;
-      const row = this.stmt.findMessage.get(seen.topic, seen.seq);
-      const message = row
-        ? toMessage(row)
-        : // Retention removed the message but its id is still remembered: answer from what is kept.
-          { id: m.id, topic: seen.topic, seq: seen.seq, from: m.from, ts: seen.ts, payload: null };
-      return { message, duplicate: true };
+    if (this.stmt.insertMessage.run(m.topic, seq, m.id, m.from, ts, m.key ?? null, m.json).changes === 0) {
+      return { message: toMessage(this.stmt.findById.get(m.from, m.id)!), duplicate: true };
     }
-    this.stmt.insertMessage.run(m.topic, seq, m.id, m.from, ts, m.key ?? null, m.json);
     h.head = seq;
     h.lastTs = ts;
     touched.set(m.topic, seq);
@@ -486,37 +480,35 @@ export class SqliteStore implements Store {
       const chunk = this.db.prepare<[string, number], { seq: number; ts: number }>(
         "SELECT seq, ts FROM messages WHERE topic = ? AND seq > ? ORDER BY seq LIMIT 1000",
       );
-      const cut = this.db.prepare("DELETE FROM messages WHERE topic = ? AND seq <= ?");
+      // Counted apart from the tombstones, which were counted when their message was removed.
+      const expireMessages = this.db.prepare(
+        "DELETE FROM messages WHERE topic = ? AND seq <= ? AND payload IS NOT NULL",
+      );
+      const expireIds = this.db.prepare("DELETE FROM messages WHERE topic = ? AND seq <= ?");
+      const tombstone = this.db.prepare(
+        "UPDATE messages SET payload = NULL, key = NULL WHERE topic = ? AND seq > ? AND seq <= ? AND payload IS NOT NULL",
+      );
       for (const [topic, { head, lastTs }] of this.heads) {
         // The row keeps the head (and last ts) once retention removed every message.
         this.stmt.upsertTopic.run(topic, head, lastTs);
-        // By count: keep the newest maxMessages.
-        let upTo = Math.max(0, head - limits.maxMessages);
-        // By age: ts grows with seq, so the expired messages are a prefix; walk it in chunks.
+        // By age, message and id go: ts grows with seq, so the expired rows are a prefix; walk it in chunks.
+        let aged = 0;
         for (;;) {
-          const rows = chunk.all(topic, upTo);
+          const rows = chunk.all(topic, aged);
           const last = rows.findLastIndex((r) => r.ts < limits.olderThan);
-          if (last >= 0) upTo = rows[last]!.seq;
+          if (last >= 0) aged = rows[last]!.seq;
           if (last < rows.length - 1 || rows.length === 0) break;
         }
-        if (upTo > 0) {
-          messages += cut.run(topic, upTo).changes;
-          this.recent.forget(topic, upTo);
+        if (aged > 0) {
+          messages += expireMessages.run(topic, aged).changes;
+          expireIds.run(topic, aged);
         }
+        // By count, keeping the newest maxMessages: the message goes, its id stays until it ages out.
+        const counted = Math.max(0, head - limits.maxMessages);
+        if (counted > aged) messages += tombstone.run(topic, aged, counted).changes;
+        const upTo = Math.max(aged, counted);
+        if (upTo > 0) this.recent.forget(topic, upTo);
       }
-      // Publish ids are in insertion order, which is ts order but for clock steps: walk the prefix.
-      const ids = this.db.prepare<[number], { rowid: number; ts: number }>(
-        "SELECT rowid, ts FROM published WHERE rowid > ? ORDER BY rowid LIMIT 1000",
-      );
-      let idsUpTo = 0;
-      for (;;) {
-        const rows = ids.all(idsUpTo);
-        const firstKept = rows.findIndex((r) => r.ts >= limits.olderThan);
-        const last = firstKept < 0 ? rows.length - 1 : firstKept - 1;
-        if (last >= 0) idsUpTo = rows[last]!.rowid;
-        if (firstKept >= 0 || rows.length === 0) break;
-      }
-      this.db.prepare("DELETE FROM published WHERE rowid <= ?").run(idsUpTo);
       let clients = 0;
       const gone = this.db
         .prepare<[number], { user: string; client_id: string }>(
@@ -613,6 +605,36 @@ export class SqliteStore implements Store {
   }
 }
 
+/**
+ * Brings a database of an earlier layout up to SCHEMA, in one transaction: version 0 kept publish
+ * ids in a `published` table beside `messages`, whose payload could not be NULL. Its ids whose
+ * message retention removed become tombstones; the rest of each row was already in `messages`.
+ */
+function migrate(db: Database.Database): void {
+  const version = db.pragma("user_version", { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new Error(`the database was written by a newer Herald (schema ${version}; this one knows ${SCHEMA_VERSION})`);
+  }
+  const hasPublished = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'published'").get();
+  db.transaction(() => {
+    if (version === 0 && hasPublished) {
+      db.exec(`
+        ALTER TABLE messages RENAME TO messages_v0;
+        ${SCHEMA}
+        INSERT INTO messages SELECT topic, seq, id, from_user, ts, key, payload FROM messages_v0;
+        INSERT INTO messages (topic, seq, id, from_user, ts, key, payload)
+          SELECT p.topic, p.seq, p.id, p.from_user, p.ts, NULL, NULL FROM published p
+          WHERE NOT EXISTS (SELECT 1 FROM messages_v0 m WHERE m.topic = p.topic AND m.seq = p.seq);
+        DROP TABLE messages_v0;
+        DROP TABLE published;
+      `);
+    } else {
+      db.exec(SCHEMA);
+    }
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  })();
+}
+
 function toMessage(row: MessageRow): Message {
   const message: Message = {
     id: row.id,
@@ -620,7 +642,8 @@ function toMessage(row: MessageRow): Message {
     seq: row.seq,
     from: row.from_user,
     ts: row.ts,
-    payload: JSON.parse(row.payload),
+    // A tombstone (see SCHEMA): only a duplicate publish of its id reads it.
+    payload: row.payload === null ? null : JSON.parse(row.payload),
   };
   if (row.key !== null) message.key = row.key;
   return message;
