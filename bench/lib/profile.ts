@@ -20,9 +20,12 @@ export interface ProfileSummary {
   packages: { name: string; ms: number; pct: number }[];
 }
 
+/** The file of a frame, without the scheme, and the compiled server's `dist/` named as its source. */
+const fileOf = (url: string) => url.replace(/^file:\/\//, "").replace(`${process.cwd()}/dist/`, `${process.cwd()}/`);
+
 function where(url: string, line: number): string {
   if (!url) return "";
-  const clean = url.replace(/^file:\/\//, "");
+  const clean = fileOf(url);
   const nm = clean.lastIndexOf("node_modules/");
   const rel = nm >= 0 ? clean.slice(nm + "node_modules/".length) : path.relative(process.cwd(), clean);
   return `${rel}:${line + 1}`;
@@ -34,7 +37,7 @@ function packageOf(node: ProfileNode): string {
     if (functionName.startsWith("(")) return functionName;
     return "(native / V8 builtins)";
   }
-  const clean = url.replace(/^file:\/\//, "");
+  const clean = fileOf(url);
   const nm = clean.lastIndexOf("node_modules/");
   if (nm >= 0) {
     const rest = clean.slice(nm + "node_modules/".length).split("/");
