@@ -1,11 +1,13 @@
 /**
  * W4 latency: one publisher at a fixed rate (5000 msg/s) and one durable subscriber in the same
  * load process (one clock), end to end from the publish call to the `messages` event, in an HDR
- * histogram. Figures: p50, p99, p99.9 in ms.
+ * histogram. Figures: p50, p99, p99.9 in ms. Beside Herald, its store alone at the same rate (the
+ * floor that fdatasync-before-answer sets on this disk).
  */
-import { type BenchContext, measureSystem } from "./lib/context.js";
+import { type BenchContext, measureSystem, short } from "./lib/context.js";
+import { runWindow } from "./lib/measure.js";
 import { herald, JETSTREAM, latencySpec, MOSQUITTO, names, RAW, type System, type Target } from "./lib/systems.js";
-import type { Compare, Row } from "./lib/table.js";
+import { type Compare, GUARANTEE, type Row } from "./lib/table.js";
 import type { LatencySummary } from "./load/role.js";
 
 export const W4_RATE = 5000;
@@ -45,19 +47,47 @@ export async function w4(ctx: BenchContext): Promise<Row[]> {
       { durationMs },
     );
     const lat = measured?.window.finals[0]?.latency as LatencySummary | undefined;
-    if (!lat || lat.n === 0) {
-      rows.push({ ...row, figure: undefined, note: row.note ?? "no messages received" });
-      continue;
-    }
-    const note = `${W4_RATE}/s, n=${lat.n}, max ${lat.max.toFixed(1)} ms`;
-    for (const [metric, figure] of [
+    rows.push(...percentileRows(row, lat, system.name === "herald full"));
+    if (system.name === "herald full") rows.push(...(await storeFloor(ctx, durationMs)));
+  }
+  return rows;
+}
+
+/** A system's p50, p99 and p99.9 rows (with the goals for Herald's). */
+function percentileRows(row: Row, lat: LatencySummary | undefined, goals: boolean): Row[] {
+  if (!lat || lat.n === 0) return [{ ...row, figure: undefined, note: row.note ?? "no messages received" }];
+  const note = `${row.note ? `${row.note}; ` : ""}${W4_RATE}/s, n=${lat.n}, max ${lat.max.toFixed(1)} ms`;
+  return (
+    [
       ["p50", lat.p50],
       ["p99", lat.p99],
       ["p99.9", lat.p999],
-    ] as const) {
-      const compare = system.name === "herald full" ? COMPARE[metric] : undefined;
-      rows.push({ ...row, metric, figure, note, ...(compare ? { compare } : {}) });
-    }
+    ] as const
+  ).map(([metric, figure]) => {
+    const compare = goals ? COMPARE[metric] : undefined;
+    return { ...row, metric, figure, note, ...(compare ? { compare } : {}) };
+  });
+}
+
+/**
+ * The floor under Herald's figures: its store alone at the same rate, in one process with no
+ * network, each append timed until it is answered after the fdatasync.
+ */
+async function storeFloor(ctx: BenchContext, durationMs: number): Promise<Row[]> {
+  const base = { workload: "W4", system: "herald store alone", unit: "ms", guarantee: GUARANTEE.loop };
+  const agent = ctx.agents[0]!;
+  ctx.log("W4 herald store alone");
+  try {
+    await agent.setup("store-latency", {
+      inflight: 0,
+      rate: W4_RATE,
+      limit: Math.ceil((W4_RATE * (durationMs + ctx.warmupMs + 2000)) / 1000),
+    });
+    const w = await runWindow({ agents: [agent], serverPids: [agent.pid], warmupMs: ctx.warmupMs, durationMs });
+    const lat = w.finals[0]?.latency as LatencySummary | undefined;
+    return percentileRows({ ...base, figure: undefined, serverCpu: w.serverCpu, note: "no network" }, lat, false);
+  } catch (err) {
+    await agent.stop().catch(() => {});
+    return [{ ...base, figure: undefined, note: `failed: ${short(err)}` }];
   }
-  return rows;
 }

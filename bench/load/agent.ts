@@ -3,6 +3,7 @@
  * own CPU (process.cpuUsage) are reported at each snap, so the table can print the load's CPU.
  */
 import { SqliteLoop } from "../peers/sqlite-loop.js";
+import { StoreLatency } from "../peers/store-latency.js";
 import { MqttPub, MqttSub, mqttLatency } from "./mqtt.js";
 import { NatsPub, NatsSub, natsLatency } from "./nats.js";
 import { clock, type Role } from "./role.js";
@@ -22,6 +23,7 @@ const ROLES: Record<string, (o: Opts) => Role> = {
   "nats-sub": (o) => new NatsSub(o),
   "nats-latency": (o) => natsLatency(o),
   "sqlite-loop": (o) => new SqliteLoop(o),
+  "store-latency": (o) => new StoreLatency(o),
 };
 
 let role: Role | undefined;

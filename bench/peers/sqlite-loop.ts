@@ -1,8 +1,8 @@
 /**
- * W1's storage limit: a bare better-sqlite3 group-commit insert loop of the rows Herald writes for
- * a publish (the message and its publish id, a UUIDv7 as the SDK makes), `batch` rows per transaction, WAL with
- * synchronous=FULL (fsync on every commit). No network, no protocol: what the disk and SQLite
- * allow on this machine. Runs as a load role inside a bench/load/agent.ts process.
+ * W1's storage limit: a bare better-sqlite3 group-commit insert loop of the row Herald writes for
+ * a publish (the message, in a table with Herald's unique index on publisher and id, a UUIDv7 as
+ * the SDK makes), `batch` rows per transaction, WAL with synchronous=FULL (fsync on every commit).
+ * No network, no protocol: what the disk and SQLite allow on this machine. Runs as a load role inside a bench/load/agent.ts process.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -26,9 +26,8 @@ export class SqliteLoop implements Role {
     db.pragma("synchronous = FULL");
     db.exec(`
       CREATE TABLE messages (topic TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, from_user TEXT NOT NULL,
-        ts INTEGER NOT NULL, key TEXT, payload TEXT NOT NULL, PRIMARY KEY (topic, seq)) WITHOUT ROWID;
-      CREATE TABLE published (from_user TEXT NOT NULL, id TEXT NOT NULL, topic TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL);
-      CREATE UNIQUE INDEX published_by_id ON published (from_user, id);`);
+        ts INTEGER NOT NULL, key TEXT, payload TEXT, PRIMARY KEY (topic, seq)) WITHOUT ROWID;
+      CREATE UNIQUE INDEX messages_by_id ON messages (from_user, id);`);
     this.db = db;
     return {};
   }
@@ -38,15 +37,12 @@ export class SqliteLoop implements Role {
     const insertMessage = db.prepare(
       "INSERT INTO messages (topic, seq, id, from_user, ts, key, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
-    const insertPublished = db.prepare("INSERT INTO published (from_user, id, topic, seq, ts) VALUES (?, ?, ?, ?, ?)");
     const payload = JSON.stringify(jsonPayload());
     const batch = db.transaction((n: number) => {
       const ts = Date.now();
       for (let i = 0; i < n; i++) {
         const seq = ++this.rows;
-        const id = randomId();
-        insertMessage.run("room:bench", seq, id, "bench", ts, null, payload);
-        insertPublished.run("bench", id, "room:bench", seq, ts);
+        insertMessage.run("room:bench", seq, randomId(), "bench", ts, null, payload);
       }
     });
     const limit = this.o.limit ?? Number.POSITIVE_INFINITY;

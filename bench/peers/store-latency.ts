@@ -1,0 +1,53 @@
+/**
+ * W4's storage floor: Herald's own store (`full`: answered after the fdatasync) appending at W4's
+ * fixed rate in one process, with no network and no protocol, each append timed from the call to
+ * its answer. No server built on this store can answer faster on this machine's disk. Runs as a
+ * load role inside a bench/load/agent.ts process.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { SqliteStore } from "../../server/store/sqlite-store.js";
+import { randomId } from "../../shared/client/index.js";
+import { clock, jsonPayload, Latency, type Pace, Publisher } from "../load/role.js";
+
+export class StoreLatency extends Publisher<SqliteStore> {
+  private readonly lat = new Latency();
+  private dir = "";
+  private readonly payload = jsonPayload();
+  private readonly json = JSON.stringify(this.payload);
+
+  constructor(pace: Pace) {
+    super(pace);
+  }
+
+  async setup() {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "herald-bench-store-"));
+    this.conns = [new SqliteStore({ dataDir: this.dir, durability: "full" })];
+    return {};
+  }
+
+  protected publish(store: SqliteStore, _n: number, answered: (error?: string) => void): void {
+    const t = clock();
+    store.append({ id: randomId(), topic: "room:bench", from: "bench", payload: this.payload, json: this.json }).then(
+      () => {
+        this.lat.record(clock() - t);
+        answered();
+      },
+      (err: unknown) => answered(String(err)),
+    );
+  }
+
+  mark() {
+    this.lat.reset();
+  }
+
+  protected async close() {
+    await this.conns[0]?.close();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  override async stop() {
+    return { ...(await super.stop()), latency: this.lat.summary() };
+  }
+}
