@@ -94,6 +94,7 @@ describe("sqlite store - a database of the first layout", () => {
         { id: "m3", topic: "room:m", seq: 3, from: "alice", ts: 1003, key: "k", payload: "three" },
         { id: "m4", topic: "room:m", seq: 4, from: "bob", ts: 1004, payload: "four" },
       ]);
+      assert.deepEqual(await store.history("room:m", { before: 3, limit: 10 }), []);
       const removed = await store.append({ id: "m1", topic: "room:m", from: "alice", payload: 1, json: "1" });
       assert.deepEqual([removed.duplicate, removed.message.seq, removed.message.ts], [true, 1, 1001]);
       const kept = await store.append({ id: "m4", topic: "room:m", from: "bob", payload: 1, json: "1" });

@@ -49,7 +49,7 @@ interface MessageRow {
   from_user: string;
   ts: number;
   key: string | null;
-  /** NULL: retention by count removed the message, its id is kept for dedup (see SCHEMA). */
+  /** NULL: a tombstone, below the topic's floor (see SCHEMA). */
   payload: string | null;
 }
 
@@ -95,13 +95,14 @@ const SCHEMA_VERSION = 1;
 /**
  * The unique index on (from_user, id) is the dedup per publisher: PROTOCOL.md keeps a publish id
  * for HERALD_RETENTION_MS after acceptance. Retention by count may remove a message before that,
- * so it leaves the row as a tombstone (payload NULL, which readers skip) until it ages out. One
- * table for both costs a row and an index entry per publish; a separate id table cost a third
- * b-tree insert and a page more in every small commit's WAL.
+ * so it leaves the row as a tombstone (payload NULL) until it ages out. Retention removes a prefix
+ * of each log, so the tombstones are the rows below the topic's `floor`, and readers start there
+ * instead of stepping over them. One table for both costs a row and an index entry per publish; a
+ * separate id table cost a third b-tree insert and a page more in every small commit's WAL.
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS topics (
-  name TEXT PRIMARY KEY, head INTEGER NOT NULL, last_ts INTEGER NOT NULL
+  name TEXT PRIMARY KEY, head INTEGER NOT NULL, last_ts INTEGER NOT NULL, floor INTEGER NOT NULL DEFAULT 1
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS messages (
   topic TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, from_user TEXT NOT NULL,
@@ -127,8 +128,11 @@ export class SqliteStore implements Store {
   private walHeld = false;
   private readonly log: ((message: string) => void) | undefined;
 
-  /** Assigned heads and last ts per topic, ahead of the durable ones while a batch is in flight. */
-  private readonly heads = new Map<string, { head: number; lastTs: number }>();
+  /**
+   * Per topic: the assigned head and last ts, ahead of the durable ones while a batch is in
+   * flight, and the floor, the first seq that may still be read (see SCHEMA).
+   */
+  private readonly heads = new Map<string, { head: number; lastTs: number; floor: number }>();
   /** Topics that have their row in `topics`. */
   private readonly rowed = new Set<string>();
   /** What readers may see: heads whose batch is durable. */
@@ -182,7 +186,7 @@ export class SqliteStore implements Store {
       for (const topic of touched.keys()) {
         if (this.rowed.has(topic)) continue;
         const h = this.heads.get(topic)!;
-        this.stmt.upsertTopic.run(topic, h.head, h.lastTs);
+        this.stmt.upsertTopic.run(topic, h.head, h.lastTs, h.floor);
         this.rowed.add(topic);
       }
     });
@@ -192,7 +196,7 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** The topic's head and last ts: its row, or its newest message where that is newer. */
+  /** The topic's head and last ts (its row, or its newest message where that is newer) and floor. */
   private loadHead(topic: string): void {
     const row = this.stmt.getTopic.get(topic);
     if (!row) {
@@ -204,6 +208,7 @@ export class SqliteStore implements Store {
     this.heads.set(topic, {
       head: Math.max(row.head, newest?.seq ?? 0),
       lastTs: Math.max(row.last_ts, newest?.ts ?? 0),
+      floor: row.floor,
     });
     this.rowed.add(topic);
   }
@@ -217,20 +222,20 @@ export class SqliteStore implements Store {
       insertMessage: db.prepare(
         "INSERT INTO messages (topic, seq, id, from_user, ts, key, payload) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (from_user, id) DO NOTHING",
       ),
-      getTopic: db.prepare<[string], { head: number; last_ts: number }>(
-        "SELECT head, last_ts FROM topics WHERE name = ?",
+      getTopic: db.prepare<[string], { head: number; last_ts: number; floor: number }>(
+        "SELECT head, last_ts, floor FROM topics WHERE name = ?",
       ),
       newestMessage: db.prepare<[string], { seq: number; ts: number }>(
         "SELECT seq, ts FROM messages WHERE topic = ? ORDER BY seq DESC LIMIT 1",
       ),
       upsertTopic: db.prepare(
-        "INSERT INTO topics (name, head, last_ts) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET head = excluded.head, last_ts = excluded.last_ts",
+        "INSERT INTO topics (name, head, last_ts, floor) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET head = excluded.head, last_ts = excluded.last_ts, floor = excluded.floor",
       ),
       readAfter: db.prepare<[string, number, number, number], MessageRow>(
-        "SELECT * FROM messages WHERE topic = ? AND seq > ? AND seq <= ? AND payload IS NOT NULL ORDER BY seq LIMIT ?",
+        "SELECT * FROM messages WHERE topic = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
       ),
       readBefore: db.prepare<[string, number, number, number], MessageRow>(
-        "SELECT * FROM (SELECT * FROM messages WHERE topic = ? AND seq > ? AND seq < ? AND payload IS NOT NULL ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+        "SELECT * FROM (SELECT * FROM messages WHERE topic = ? AND seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
       ),
       getClient: db.prepare<[string, string], { last_seen: number }>(
         "SELECT last_seen FROM clients WHERE user = ? AND client_id = ?",
@@ -298,8 +303,9 @@ export class SqliteStore implements Store {
     try {
       this.commit(writes, messages, touched);
     } catch (cause) {
-      // The transaction rolled back: forget the seqs it assigned and fail every write in it.
-      for (const topic of touched.keys()) this.loadHead(topic);
+      // The transaction rolled back: forget the seqs it assigned (and floors a sweep raised) and
+      // fail every write in it.
+      for (const topic of [...this.heads.keys()]) this.loadHead(topic);
       const err = new HeraldError("INTERNAL", "storage failure", { cause });
       for (const w of writes) w.reject(err);
       this.settleIdle();
@@ -314,7 +320,7 @@ export class SqliteStore implements Store {
   private applyAppend(m: NewMessage, out: Fresh[], touched: Map<string, number>): AppendResult {
     let h = this.heads.get(m.topic);
     if (!h) {
-      h = { head: 0, lastTs: 0 };
+      h = { head: 0, lastTs: 0, floor: 1 };
       this.heads.set(m.topic, h);
     }
     const seq = h.head + 1;
@@ -480,17 +486,11 @@ export class SqliteStore implements Store {
       const chunk = this.db.prepare<[string, number], { seq: number; ts: number }>(
         "SELECT seq, ts FROM messages WHERE topic = ? AND seq > ? ORDER BY seq LIMIT 1000",
       );
-      // Counted apart from the tombstones, which were counted when their message was removed.
-      const expireMessages = this.db.prepare(
-        "DELETE FROM messages WHERE topic = ? AND seq <= ? AND payload IS NOT NULL",
-      );
-      const expireIds = this.db.prepare("DELETE FROM messages WHERE topic = ? AND seq <= ?");
+      const cut = this.db.prepare("DELETE FROM messages WHERE topic = ? AND seq >= ? AND seq <= ?");
       const tombstone = this.db.prepare(
-        "UPDATE messages SET payload = NULL, key = NULL WHERE topic = ? AND seq > ? AND seq <= ? AND payload IS NOT NULL",
+        "UPDATE messages SET payload = NULL, key = NULL WHERE topic = ? AND seq >= ? AND seq <= ?",
       );
-      for (const [topic, { head, lastTs }] of this.heads) {
-        // The row keeps the head (and last ts) once retention removed every message.
-        this.stmt.upsertTopic.run(topic, head, lastTs);
+      for (const [topic, h] of this.heads) {
         // By age, message and id go: ts grows with seq, so the expired rows are a prefix; walk it in chunks.
         let aged = 0;
         for (;;) {
@@ -499,15 +499,18 @@ export class SqliteStore implements Store {
           if (last >= 0) aged = rows[last]!.seq;
           if (last < rows.length - 1 || rows.length === 0) break;
         }
-        if (aged > 0) {
-          messages += expireMessages.run(topic, aged).changes;
-          expireIds.run(topic, aged);
-        }
         // By count, keeping the newest maxMessages: the message goes, its id stays until it ages out.
-        const counted = Math.max(0, head - limits.maxMessages);
-        if (counted > aged) messages += tombstone.run(topic, aged, counted).changes;
-        const upTo = Math.max(aged, counted);
-        if (upTo > 0) this.recent.forget(topic, upTo);
+        const counted = Math.max(0, h.head - limits.maxMessages);
+        const floor = Math.max(h.floor, aged + 1, counted + 1);
+        if (aged > 0) {
+          cut.run(topic, 0, Math.min(aged, h.floor - 1)); // tombstones, counted when they were made
+          messages += cut.run(topic, h.floor, aged).changes;
+        }
+        messages += tombstone.run(topic, Math.max(h.floor, aged + 1), counted).changes;
+        h.floor = floor;
+        // The row keeps the head (and last ts) once retention removed every message.
+        this.stmt.upsertTopic.run(topic, h.head, h.lastTs, floor);
+        this.recent.forget(topic, floor - 1);
       }
       let clients = 0;
       const gone = this.db
@@ -527,21 +530,28 @@ export class SqliteStore implements Store {
 
   // ---- reads --------------------------------------------------------------------------------
 
+  /** Reads start at the floor: below it are only tombstones. */
+  private floor(topic: string): number {
+    return this.heads.get(topic)?.floor ?? 1;
+  }
+
   async read(topic: string, after: number, limit: number): Promise<Message[]> {
     const head = this.durable.get(topic) ?? 0;
-    if (after >= head) return [];
+    const from = Math.max(after, this.floor(topic) - 1);
+    if (from >= head) return [];
     return (
-      this.recent.read(topic, after, head, limit) ?? this.stmt.readAfter.all(topic, after, head, limit).map(toMessage)
+      this.recent.read(topic, from, head, limit) ?? this.stmt.readAfter.all(topic, from, head, limit).map(toMessage)
     );
   }
 
   async history(topic: string, query: HistoryQuery): Promise<Message[]> {
     const head = this.durable.get(topic) ?? 0;
     const before = Math.min(query.before ?? head + 1, head + 1);
+    const below = this.floor(topic) - 1;
     if (query.after !== undefined) {
-      return this.stmt.readAfter.all(topic, query.after, before - 1, query.limit).map(toMessage);
+      return this.stmt.readAfter.all(topic, Math.max(query.after, below), before - 1, query.limit).map(toMessage);
     }
-    return this.stmt.readBefore.all(topic, 0, before, query.limit).map(toMessage);
+    return this.stmt.readBefore.all(topic, below, before, query.limit).map(toMessage);
   }
 
   async head(topic: string): Promise<number> {
@@ -608,7 +618,8 @@ export class SqliteStore implements Store {
 /**
  * Brings a database of an earlier layout up to SCHEMA, in one transaction: version 0 kept publish
  * ids in a `published` table beside `messages`, whose payload could not be NULL. Its ids whose
- * message retention removed become tombstones; the rest of each row was already in `messages`.
+ * message retention removed become tombstones, below a floor at each topic's oldest message; the
+ * rest of each row was already in `messages`.
  */
 function migrate(db: Database.Database): void {
   const version = db.pragma("user_version", { simple: true }) as number;
@@ -620,6 +631,8 @@ function migrate(db: Database.Database): void {
     if (version === 0 && hasPublished) {
       db.exec(`
         ALTER TABLE messages RENAME TO messages_v0;
+        ALTER TABLE topics ADD COLUMN floor INTEGER NOT NULL DEFAULT 1;
+        UPDATE topics SET floor = coalesce((SELECT min(seq) FROM messages_v0 WHERE topic = name), head + 1);
         ${SCHEMA}
         INSERT INTO messages SELECT topic, seq, id, from_user, ts, key, payload FROM messages_v0;
         INSERT INTO messages (topic, seq, id, from_user, ts, key, payload)
