@@ -39,9 +39,29 @@ import { drop, resume, startAll, subscribe, unsubscribe } from "./subscriptions.
 /** What a handler may know of the call beyond its argument. */
 export interface Call {
   /** No acknowledgement callback: nobody waits for the reply. */
-  oneWay: boolean;
+  readonly oneWay: boolean;
   /** Runs `fn` after the reply is sent. */
   after(fn: () => void): void;
+}
+
+/** One call on a socket: a class, so that the hot path makes no closures per event. */
+class SocketCall implements Call {
+  readonly oneWay: boolean;
+  private later: (() => void)[] | undefined;
+
+  constructor(readonly cb: ((reply: unknown) => void) | undefined) {
+    this.oneWay = cb === undefined;
+  }
+
+  after(fn: () => void): void {
+    this.later ??= [];
+    this.later.push(fn);
+  }
+
+  reply(result: object): void {
+    this.cb?.({ ok: true, ...result });
+    if (this.later) for (const fn of this.later) fn();
+  }
 }
 interface Handler {
   schema: ZodType;
@@ -171,7 +191,7 @@ export class Hub {
     // first `messages`, and the chat then loads the newest page instead of all it missed.
     socket.onAny((event: unknown, ...args: unknown[]) => {
       if (typeof event === "string" && KNOWN.has(event)) {
-        process.nextTick(() => this.dispatch(session, event as ClientEvent, args));
+        process.nextTick(this.dispatchNext, session, event, args);
         return;
       }
       const cb = args[args.length - 1];
@@ -185,7 +205,12 @@ export class Hub {
     startAll(this.ctx, session);
   }
 
-  private dispatch(session: Session, event: ClientEvent, args: unknown[]): void {
+  /** `dispatch` for process.nextTick, made once: the hot path makes no closure per event. */
+  private readonly dispatchNext = (session: Session, event: ClientEvent, args: unknown[]): void => {
+    void this.dispatch(session, event, args);
+  };
+
+  private async dispatch(session: Session, event: ClientEvent, args: unknown[]): Promise<void> {
     const last = args[args.length - 1];
     const cb = typeof last === "function" ? (last as (reply: unknown) => void) : undefined;
     const given = cb ? args.length - 1 : args.length;
@@ -200,15 +225,15 @@ export class Hub {
       this.answer(session, event, cb, new HeraldError("BAD_REQUEST", why ?? `${event} takes one argument object`));
       return;
     }
-    const later: (() => void)[] = [];
-    const call: Call = { oneWay: cb === undefined, after: (fn) => later.push(fn) };
-    handler.run(this.ctx, session, parsed.data as never, call).then(
-      (result) => {
-        cb?.({ ok: true, ...result });
-        for (const fn of later) fn();
-      },
-      (err: unknown) => this.answer(session, event, cb, err),
-    );
+    const call = new SocketCall(cb);
+    let result: object;
+    try {
+      result = await handler.run(this.ctx, session, parsed.data as never, call);
+    } catch (err) {
+      this.answer(session, event, cb, err);
+      return;
+    }
+    call.reply(result);
   }
 
   private answer(session: Session, event: ClientEvent, cb: ((reply: unknown) => void) | undefined, err: unknown): void {
