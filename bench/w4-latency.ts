@@ -1,8 +1,9 @@
 /**
  * W4 latency: one publisher at a fixed rate (5000 msg/s) and one durable subscriber in the same
  * load process (one clock), end to end from the publish call to the `messages` event, in an HDR
- * histogram. Figures: p50, p99, p99.9 in ms. Beside Herald, its store alone at the same rate (the
- * floor that fdatasync-before-answer sets on this disk).
+ * histogram. Figures: p50, p99, p99.9 in ms. Beside Herald `full`, its store alone at the same rate
+ * (the floor that fdatasync-before-answer sets on this disk) and Herald `normal` (no fsync), which
+ * together say how much of the tail is the disk and how much the server.
  */
 import { type BenchContext, measureSystem, short } from "./lib/context.js";
 import { runWindow } from "./lib/measure.js";
