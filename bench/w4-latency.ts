@@ -38,7 +38,9 @@ export function w4Loads(ctx: BenchContext, system: System, target: Target, durat
 export async function w4(ctx: BenchContext): Promise<Row[]> {
   const durationMs = ctx.full ? 10000 : 1000;
   const rows: Row[] = [];
-  const systems = ctx.full ? [herald("full"), herald("normal"), RAW, MOSQUITTO, JETSTREAM] : [herald("full"), RAW, MOSQUITTO];
+  const systems = ctx.full
+    ? [herald("full"), herald("normal"), RAW, MOSQUITTO, JETSTREAM]
+    : [herald("full"), RAW, MOSQUITTO];
   for (const system of systems) {
     const { measured, ...row } = await measureSystem(
       ctx,
