@@ -2,14 +2,15 @@
  * The embedded store: SQLite through better-sqlite3, in WAL mode.
  *
  * Group commit: every write is queued and the queue is committed as one transaction, so publishes
- * that arrive together share one commit. better-sqlite3 is
- * synchronous, and an fsync inside COMMIT would stop the event loop for as long as the disk takes
- * (0.15 ms here, 2-10 ms on a cloud volume). So SQLite runs with synchronous=NORMAL (a commit only
- * writes the WAL into the page cache) and `full` durability is an fdatasync of the WAL file in
- * libuv's thread pool, after which the batch's writes resolve. That is the guarantee of
- * synchronous=FULL (the WAL is on disk before anything is answered) without blocking: while an
- * fdatasync runs, new writes queue up, and its completion commits them all in one transaction and
- * starts the next fdatasync (on a slow disk a second one may start meanwhile, see maySync). `normal` commits once per event-loop turn. Only messages whose
+ * that arrive together share one commit. better-sqlite3 is synchronous, and an fsync inside COMMIT
+ * would stop the event loop for as long as the disk takes (0.15 ms here, 2-10 ms on a cloud
+ * volume). So SQLite runs with synchronous=NORMAL (a commit only writes the WAL into the page
+ * cache) and `full` durability is an fdatasync of the WAL file in libuv's thread pool, after which
+ * the batch's writes resolve. That is the guarantee of synchronous=FULL (the WAL is on disk before
+ * anything is answered) without blocking: while an fdatasync runs, new writes queue up; its
+ * completion answers its batch, and the queue is committed in one transaction at the end of that
+ * event-loop turn, which starts the next fdatasync (on a slow disk a second one may start
+ * meanwhile, see maySync). `normal` commits once per event-loop turn. Only messages whose
  * fdatasync has finished are readable (`durable` heads), so nothing a crash could undo is delivered.
  *
  * Next on the path: delivery.ts (fed by onDurable).
@@ -284,10 +285,17 @@ export class SqliteStore implements Store {
     }
     this.queue.push(write);
     // While the fdatasyncs allowed are under way, writes wait: the next completion commits them (sync).
-    if (!this.flushScheduled && this.syncs < MAX_SYNCS && !this.walHeld) {
-      this.flushScheduled = true;
-      setImmediate(this.flush);
-    }
+    if (this.syncs < MAX_SYNCS) this.scheduleFlush();
+  }
+
+  /**
+   * A commit at the end of this event-loop turn (setImmediate runs after the turn's I/O): every
+   * write that the turn's socket reads bring joins it.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.walHeld || this.queue.length === 0) return;
+    this.flushScheduled = true;
+    setImmediate(this.flush);
   }
 
   /**
@@ -397,9 +405,11 @@ export class SqliteStore implements Store {
       }
       const covered = this.unsynced.indexOf(batch) + 1;
       const done = this.unsynced.splice(0, covered);
-      // Start the next commit and fdatasync first, so the disk is busy while these are answered.
-      this.flush();
       for (const b of done) this.settle(b);
+      // What waited for this fdatasync is committed at the end of the turn, with what the turn's
+      // socket reads add. Committed at once, before the answers, the commits were smaller: W2
+      // delivered 4% less, W4's p99 and W8's history p99 were a little longer, W1 the same.
+      this.scheduleFlush();
       this.settleIdle();
     });
   }
