@@ -4,8 +4,7 @@
  * says. Figure: acked publishes per second. Limits beside it: a bare better-sqlite3 group-commit
  * insert loop of the same rows (no network), and raw socket.io with no storage.
  */
-import { type BenchContext, measureSystem, short } from "./lib/context.js";
-import { runWindow } from "./lib/measure.js";
+import { type BenchContext, measureInAgent, measureSystem } from "./lib/context.js";
 import {
   AEDES,
   herald,
@@ -80,25 +79,17 @@ async function randomIds(ctx: BenchContext): Promise<Row> {
 
 /** The storage limit: 500 rows per transaction with synchronous=FULL, in one process, no network. */
 async function bareLoop(ctx: BenchContext): Promise<Row> {
-  const base = { workload: "W1", system: "bare sqlite loop", unit: "rows/s", guarantee: GUARANTEE.loop };
-  const agent = ctx.agents[0]!;
-  ctx.log("W1 bare sqlite loop");
-  try {
-    await agent.setup("sqlite-loop", { batch: W1_SOCKETS * W1_INFLIGHT * 2 });
-    const w = await runWindow({
-      agents: [agent],
-      serverPids: [agent.pid],
-      warmupMs: ctx.warmupMs,
-      durationMs: ctx.durationMs,
-    });
-    return {
-      ...base,
-      figure: w.rates[0],
-      serverCpu: w.serverCpu,
+  const { row } = await measureInAgent(
+    ctx,
+    {
+      workload: "W1",
+      system: "bare sqlite loop",
+      unit: "rows/s",
+      guarantee: GUARANTEE.loop,
       note: "server CPU = the loop process; 500 rows/commit",
-    };
-  } catch (err) {
-    await agent.stop().catch(() => {});
-    return { ...base, figure: undefined, note: `failed: ${short(err)}` };
-  }
+    },
+    "sqlite-loop",
+    { batch: W1_SOCKETS * W1_INFLIGHT * 2 },
+  );
+  return row;
 }

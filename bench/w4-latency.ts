@@ -5,8 +5,7 @@
  * (the floor that fdatasync-before-answer sets on this disk) and Herald `normal` (no fsync), which
  * together say how much of the tail is the disk and how much the server.
  */
-import { type BenchContext, measureSystem, short } from "./lib/context.js";
-import { runWindow } from "./lib/measure.js";
+import { type BenchContext, measureInAgent, measureSystem } from "./lib/context.js";
 import { herald, JETSTREAM, latencySpec, MOSQUITTO, names, RAW, type System, type Target } from "./lib/systems.js";
 import { type Compare, GUARANTEE, type Row } from "./lib/table.js";
 import type { LatencySummary } from "./load/role.js";
@@ -21,15 +20,18 @@ const COMPARE: Record<string, Compare[]> = {
   "p99.9": [{ system: "raw socket.io", goal: 2, atMost: true }],
 };
 
+/** The W4 pace: W4_RATE, bounded in count to the warm-up and window plus 2 s. */
+const pace = (ctx: BenchContext, durationMs: number) => ({
+  rate: W4_RATE,
+  limit: Math.ceil((W4_RATE * (durationMs + ctx.warmupMs + 2000)) / 1000),
+});
+
 /** The W4 load on a target: one process that publishes at W4_RATE and subscribes. Also used by the profile. */
 export function w4Loads(ctx: BenchContext, system: System, target: Target, durationMs: number) {
   return [
     {
       agent: ctx.agents[0]!,
-      spec: latencySpec(system.kind, target.url, names(system.kind), {
-        rate: W4_RATE,
-        limit: Math.ceil((W4_RATE * (durationMs + ctx.warmupMs + 2000)) / 1000),
-      }),
+      spec: latencySpec(system.kind, target.url, names(system.kind), pace(ctx, durationMs)),
       counts: true,
     },
   ];
@@ -77,20 +79,13 @@ function percentileRows(row: Row, lat: LatencySummary | undefined, goals: boolea
  * network, each append timed until it is answered after the fdatasync.
  */
 async function storeFloor(ctx: BenchContext, durationMs: number): Promise<Row[]> {
-  const base = { workload: "W4", system: "herald store alone", unit: "ms", guarantee: GUARANTEE.loop };
-  const agent = ctx.agents[0]!;
-  ctx.log("W4 herald store alone");
-  try {
-    await agent.setup("store-latency", {
-      inflight: 0,
-      rate: W4_RATE,
-      limit: Math.ceil((W4_RATE * (durationMs + ctx.warmupMs + 2000)) / 1000),
-    });
-    const w = await runWindow({ agents: [agent], serverPids: [agent.pid], warmupMs: ctx.warmupMs, durationMs });
-    const lat = w.finals[0]?.latency as LatencySummary | undefined;
-    return percentileRows({ ...base, figure: undefined, serverCpu: w.serverCpu, note: "no network" }, lat, false);
-  } catch (err) {
-    await agent.stop().catch(() => {});
-    return [{ ...base, figure: undefined, note: `failed: ${short(err)}` }];
-  }
+  const { row, window } = await measureInAgent(
+    ctx,
+    { workload: "W4", system: "herald store alone", unit: "ms", guarantee: GUARANTEE.loop, note: "no network" },
+    "store-latency",
+    { inflight: 0, ...pace(ctx, durationMs) },
+    durationMs,
+  );
+  if (!window) return [row];
+  return percentileRows(row, window.finals[0]?.latency as LatencySummary | undefined, false);
 }

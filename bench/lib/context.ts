@@ -89,3 +89,27 @@ export async function measureSystem(
     await target.stop();
   }
 }
+
+/**
+ * A system that runs inside a load process (the bare SQLite loop, the store alone): sets up
+ * `role` on the first agent and measures one window with that process as the server. A failure
+ * becomes a row with the reason.
+ */
+export async function measureInAgent(
+  ctx: BenchContext,
+  row: Omit<Row, "figure">,
+  role: string,
+  opts: Record<string, unknown>,
+  durationMs = ctx.durationMs,
+): Promise<{ row: Row; window?: Window }> {
+  const agent = ctx.agents[0]!;
+  ctx.log(`${row.workload} ${row.system}`);
+  try {
+    await agent.setup(role, opts);
+    const window = await runWindow({ agents: [agent], serverPids: [agent.pid], warmupMs: ctx.warmupMs, durationMs });
+    return { row: { ...row, figure: window.rates[0], serverCpu: window.serverCpu }, window };
+  } catch (err) {
+    await agent.stop().catch(() => {});
+    return { row: { ...row, figure: undefined, note: `failed: ${short(err)}` } };
+  }
+}

@@ -9,17 +9,13 @@ import os from "node:os";
 import path from "node:path";
 import { SqliteStore } from "../../server/store/sqlite-store.js";
 import { randomId } from "../../shared/client/index.js";
-import { clock, jsonPayload, Latency, type Pace, Publisher } from "../load/role.js";
+import { clock, jsonPayload, Latency, Publisher } from "../load/role.js";
 
 export class StoreLatency extends Publisher<SqliteStore> {
   private readonly lat = new Latency();
   private dir = "";
   private readonly payload = jsonPayload();
   private readonly json = JSON.stringify(this.payload);
-
-  constructor(pace: Pace) {
-    super(pace);
-  }
 
   async setup() {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "herald-bench-store-"));
