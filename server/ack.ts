@@ -1,5 +1,5 @@
 /**
- * `ack`: cumulative for a plain stream. The cursor becomes max(acked, min(seq, highest sent)),
+ * `ack`: with `group`, of one message (groups.ts); otherwise cumulative for a plain stream. The cursor becomes max(acked, min(seq, highest sent)),
  * the window frees at once (flow control is about what the client has processed), and the reply
  * comes once the cursor is durable. An ack without a callback asks for no reply, and PROTOCOL says
  * it may be lost in a crash, which only means redelivery: its cursor is written lazily, coalesced
@@ -14,7 +14,10 @@ import type { Session } from "./session.js";
 export async function ack(ctx: Context, session: Session, args: AckArgs, call: Call): Promise<EmptyOk> {
   topicOf(args.topic);
   ctx.metrics.acks.inc();
-  if (args.group !== undefined) return {};
+  if (args.group !== undefined) {
+    await ctx.groups.ack(session, args.topic, args.group, args.seq, call.oneWay);
+    return {};
+  }
   const stream = session.streams.get(args.topic);
   if (!stream) return {};
   // PROTOCOL: Delivery, ack is cumulative and never beyond what was sent.

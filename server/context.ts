@@ -3,6 +3,7 @@ import { HeraldError } from "../shared/errors.js";
 import { canPublish, canSubscribe, parseTopic, type Topic } from "../shared/topics.js";
 import type { Config } from "./config.js";
 import type { Delivery } from "./delivery.js";
+import type { Groups } from "./groups.js";
 import type { Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
 import type { Presence } from "./presence.js";
@@ -13,6 +14,7 @@ export interface Context {
   config: Readonly<Config>;
   store: Store;
   delivery: Delivery;
+  groups: Groups;
   presence: Presence;
   metrics: Metrics;
   log: Logger;

@@ -10,6 +10,7 @@ import { coalesceWrites } from "./coalesce.js";
 import type { Config } from "./config.js";
 import type { Context } from "./context.js";
 import { Delivery } from "./delivery.js";
+import { Groups } from "./groups.js";
 import { registerHttp } from "./http.js";
 import { Hub } from "./hub.js";
 import { createLogger } from "./log.js";
@@ -45,10 +46,12 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
     config,
     store,
     delivery: new Delivery(store, config.maxInflight, metrics, log.child({ module: "delivery" })),
+    groups: new Groups(store, config, metrics, log.child({ module: "groups" })),
     presence: new Presence(),
     metrics,
     log,
   };
+  await ctx.groups.load();
   const auth = new Authenticator(config);
 
   // PROTOCOL: the HTTP parser's limit is at least HERALD_MAX_PAYLOAD + 4 KiB.

@@ -93,7 +93,7 @@ export async function registerHttp(app: FastifyInstance, { ctx, auth, connection
     const who = await caller(req);
     if (!who.admin) throw new HeraldError("FORBIDDEN", "stats are for admins");
     const stats = await ctx.store.stats();
-    return { node: ctx.config.nodeId, connections: connections(), ...stats, groups: [] };
+    return { node: ctx.config.nodeId, connections: connections(), ...stats, groups: ctx.groups.stats() };
   });
 
   app.get("/metrics", async (_req, reply) => {

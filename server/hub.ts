@@ -34,7 +34,7 @@ import { publish } from "./publish.js";
 import { TokenBucket } from "./ratelimit.js";
 import { clientKey, type HeraldSocket, Session } from "./session.js";
 import { signal } from "./signal.js";
-import { drop, resume, startAll, subscribe, unsubscribe } from "./subscriptions.js";
+import { drop, resume, startAll, stopDelivery, subscribe, unsubscribe } from "./subscriptions.js";
 
 /** What a handler may know of the call beyond its argument. */
 export interface Call {
@@ -151,7 +151,7 @@ export class Hub {
     if (old) {
       // PROTOCOL: the older socket gets no more deliveries, then REPLACED, then is disconnected.
       old.live = false;
-      for (const stream of [...old.streams.values()]) this.ctx.delivery.detach(stream);
+      stopDelivery(this.ctx, old);
       old.socket.emit("error", { code: "REPLACED", message: "a newer connection of this client took over" });
       old.socket.disconnect(true);
     }

@@ -11,6 +11,7 @@ export class Metrics {
   readonly duplicates: client.Counter.Internal;
   readonly deliveries: client.Counter;
   readonly acks: client.Counter;
+  readonly deadLetters: client.Counter;
   readonly dropped: client.Counter<"reason">;
   readonly commitSeconds: client.Histogram;
 
@@ -32,6 +33,11 @@ export class Metrics {
       registers,
     });
     this.acks = new client.Counter({ name: "herald_acks_total", help: "Acks received", registers });
+    this.deadLetters = new client.Counter({
+      name: "herald_dead_letters_total",
+      help: "Group messages moved to their dead-letter topic after the last attempt",
+      registers,
+    });
     this.dropped = new client.Counter({
       name: "herald_dropped_total",
       help: "One-way sends refused without a reply, by error code",

@@ -1,5 +1,6 @@
 /**
- * Publish: validate, authorise, check the payload, take a rate token, append (the store assigns the
+ * Publish: validate, authorise, check the payload, take a rate token, check the topic's groups'
+ * backlogs, append (the store assigns the
  * seq and dedups per publisher), and answer once the store says the message is durable. Fan-out is
  * not here: the store hands every durable message to delivery.ts after the answers.
  * Used by the `publish` event and by `POST /api/v1/publish`.
@@ -14,9 +15,12 @@ import type { NewMessage } from "./store/store.js";
 
 export async function publish(ctx: Context, caller: Caller, args: PublishArgs): Promise<PublishOk> {
   // PROTOCOL: with several faults the first of BAD_REQUEST (schema, done by the caller),
-  // INVALID_TOPIC, FORBIDDEN, PAYLOAD_TOO_LARGE, RATE_LIMITED is answered.
+  // INVALID_TOPIC, FORBIDDEN, PAYLOAD_TOO_LARGE, RATE_LIMITED, BACKLOG_FULL is answered, and a
+  // refused call takes no token.
   requirePublish(caller, args.topic);
   const json = encodePayload(args.payload, ctx.config.maxPayload);
+  caller.bucket.check();
+  ctx.groups.checkBacklog(args.topic);
   caller.bucket.take();
   const message: NewMessage = { id: args.id, topic: args.topic, from: caller.user, payload: args.payload, json };
   if (args.key !== undefined) message.key = args.key;

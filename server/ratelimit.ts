@@ -19,13 +19,19 @@ export class TokenBucket {
 
   /** Takes a token, or throws RATE_LIMITED with the time until the next one. */
   take(): void {
+    this.check();
+    this.tokens -= 1;
+  }
+
+  /**
+   * Throws RATE_LIMITED when there is no token to take, and takes none: for a check that comes
+   * after this one in the protocol's order but must refuse without spending a token (BACKLOG_FULL).
+   */
+  check(): void {
     const now = this.now();
     this.tokens = Math.min(this.rate, this.tokens + ((now - this.last) * this.rate) / 1000);
     this.last = now;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return;
-    }
+    if (this.tokens >= 1) return;
     const retryAfterMs = Math.max(1, Math.ceil(((1 - this.tokens) * 1000) / this.rate));
     throw new HeraldError("RATE_LIMITED", `over ${this.rate} calls a second`, { retryAfterMs });
   }

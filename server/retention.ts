@@ -21,11 +21,13 @@ export class Retention {
 
   async sweep(): Promise<{ messages: number; clients: number }> {
     try {
-      return await this.ctx.store.sweep({
+      const { messages, clients, endedGroups } = await this.ctx.store.sweep({
         olderThan: this.now() - this.ctx.config.retentionMs,
         maxMessages: this.ctx.config.retentionMessages,
         live: this.live,
       });
+      this.ctx.groups.ended(endedGroups);
+      return { messages, clients };
     } catch (err) {
       this.ctx.log.error({ err }, "retention sweep failed");
       return { messages: 0, clients: 0 };

@@ -1,9 +1,10 @@
 /**
  * One live connection of a (user, clientId): who it is, its socket, its streams (one per plain
- * subscription, PROTOCOL.md "Delivery guarantees") and its rate bucket.
+ * subscription, PROTOCOL.md "Delivery guarantees"), its group memberships and its rate bucket.
  */
 import type { Socket } from "socket.io";
 import type { ClientToServerEvents, ServerToClientEvents } from "../shared/protocol.js";
+import type { Member } from "./groups.js";
 import type { TokenBucket } from "./ratelimit.js";
 import type { ClientKey } from "./store/store.js";
 
@@ -31,6 +32,8 @@ export interface Stream {
 
 export class Session implements ClientKey {
   readonly streams = new Map<string, Stream>();
+  /** Group memberships, by groups.ts memberKey(topic, group). */
+  readonly members = new Map<string, Member>();
   /** False once REPLACED or disconnected: nothing more is delivered to it. */
   live = true;
 

@@ -1,6 +1,7 @@
 /**
- * Durable subscriptions of a (user, clientId): `subscribe`, `unsubscribe`, and resuming them all
- * when the client connects again (PROTOCOL.md `subscribe`, `unsubscribe`).
+ * Durable subscriptions and group memberships of a (user, clientId): `subscribe`, `unsubscribe`,
+ * and resuming them all when the client connects again (PROTOCOL.md `subscribe`, `unsubscribe`,
+ * "Groups"). Plain streams are delivery.ts's, memberships groups.ts's.
  */
 import { HeraldError } from "../shared/errors.js";
 import type { EmptyOk, SubscribeOk } from "../shared/protocol.js";
@@ -12,9 +13,15 @@ import type { Session } from "./session.js";
 
 /** Delivery starts after the reply is sent: PROTOCOL says the reply comes before any `messages` it causes. */
 export async function subscribe(ctx: Context, session: Session, args: SubscribeArgs, call: Call): Promise<SubscribeOk> {
-  requireSubscribe(session, args.topic);
+  const topic = requireSubscribe(session, args.topic);
   if (args.group !== undefined) {
-    throw new HeraldError("BAD_REQUEST", "consumer groups are not available in this version of Herald");
+    if (topic.kind === "dead") throw new HeraldError("BAD_REQUEST", "a dead-letter topic has no consumer groups");
+    const { head, acked, member } = await ctx.groups.join(session, args.topic, args.group, args.from);
+    if (member) {
+      ctx.presence.join(args.topic, session);
+      call.after(() => ctx.groups.start(member));
+    }
+    return { head, acked };
   }
   const { head, acked } = await ctx.store.subscribe(session, args.topic, args.from);
   if (!session.live) return { head, acked };
@@ -37,16 +44,26 @@ export async function subscribe(ctx: Context, session: Session, args: SubscribeA
 
 export async function unsubscribe(ctx: Context, session: Session, args: UnsubscribeArgs): Promise<EmptyOk> {
   requireSubscribe(session, args.topic);
+  if (args.group !== undefined) {
+    await ctx.groups.leave(session, args.topic, args.group);
+    leavePresence(ctx, session, args.topic);
+    return {};
+  }
   if (args.topic === BROADCAST) throw new HeraldError("FORBIDDEN", "the broadcast subscription cannot be dropped");
-  if (args.group !== undefined) return {};
   // Stop first: nothing of the topic is sent after the reply.
   const stream = session.streams.get(args.topic);
   if (stream) {
     ctx.delivery.detach(stream);
-    ctx.presence.leave(args.topic, session);
+    leavePresence(ctx, session, args.topic);
   }
   await ctx.store.unsubscribe(session, args.topic);
   return {};
+}
+
+/** PROTOCOL `presence`: a plain subscription or a group membership keeps the session in the topic. */
+function leavePresence(ctx: Context, session: Session, topic: string): void {
+  if (!session.live || session.streams.has(topic) || ctx.groups.holds(session, topic)) return;
+  ctx.presence.leave(topic, session);
 }
 
 /**
@@ -60,8 +77,9 @@ export async function resume(ctx: Context, session: Session): Promise<boolean> {
   // Queued behind any acks the replaced connection sent, so the cursors include them.
   const subs = await ctx.store.subscriptions(session);
   if (!session.live) return false;
-  for (const { topic, acked } of subs) {
-    ctx.delivery.attach(session, topic, acked);
+  for (const { topic, acked, group } of subs) {
+    if (group === undefined) ctx.delivery.attach(session, topic, acked);
+    else ctx.groups.resume(session, topic, group);
     ctx.presence.join(topic, session);
   }
   return true;
@@ -70,6 +88,13 @@ export async function resume(ctx: Context, session: Session): Promise<boolean> {
 /** Starts sending what each resumed subscription missed; after the connection is established. */
 export function startAll(ctx: Context, session: Session): void {
   for (const stream of session.streams.values()) ctx.delivery.start(stream);
+  for (const member of session.members.values()) ctx.groups.start(member);
+}
+
+/** No more deliveries to the session; what its group memberships held is handed on. */
+export function stopDelivery(ctx: Context, session: Session): void {
+  for (const stream of [...session.streams.values()]) ctx.delivery.detach(stream);
+  for (const member of [...session.members.values()]) ctx.groups.detach(member);
 }
 
 /**
@@ -77,6 +102,6 @@ export function startAll(ctx: Context, session: Session): void {
  * streams are detached by then, which is why presence keeps its own list of the session's topics).
  */
 export function drop(ctx: Context, session: Session): void {
-  for (const stream of [...session.streams.values()]) ctx.delivery.detach(stream);
+  stopDelivery(ctx, session);
   ctx.presence.disconnect(session);
 }

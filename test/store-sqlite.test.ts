@@ -107,7 +107,7 @@ describe("sqlite store - a database of the first layout", () => {
     }
     const db = new Database(path.join(dataDir, "herald.db"), { readonly: true });
     try {
-      assert.equal(db.pragma("user_version", { simple: true }), 1);
+      assert.equal(db.pragma("user_version", { simple: true }), 2);
       const row = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'published'").get() as { n: number };
       assert.equal(row.n, 0);
     } finally {
@@ -124,6 +124,50 @@ describe("sqlite store - a database of the first layout", () => {
     try {
       assert.throws(() => new SqliteStore({ dataDir, durability: "full" }), /newer Herald \(schema 99/);
     } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("sqlite store - a database of the second layout (before groups)", () => {
+  it("is migrated in place: the dedup index leaves dead-letter topics out, groups have their tables", async () => {
+    const dataDir = tempDir();
+    const v1 = new Database(path.join(dataDir, "herald.db"));
+    v1.pragma("journal_mode = WAL");
+    v1.exec(`
+      CREATE TABLE topics (name TEXT PRIMARY KEY, head INTEGER NOT NULL, last_ts INTEGER NOT NULL,
+        floor INTEGER NOT NULL DEFAULT 1) WITHOUT ROWID;
+      CREATE TABLE messages (topic TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, from_user TEXT NOT NULL,
+        ts INTEGER NOT NULL, key TEXT, payload TEXT, PRIMARY KEY (topic, seq)) WITHOUT ROWID;
+      CREATE UNIQUE INDEX messages_by_id ON messages (from_user, id);
+      CREATE TABLE clients (user TEXT NOT NULL, client_id TEXT NOT NULL, last_seen INTEGER NOT NULL,
+        PRIMARY KEY (user, client_id)) WITHOUT ROWID;
+      CREATE TABLE subscriptions (user TEXT NOT NULL, client_id TEXT NOT NULL, topic TEXT NOT NULL,
+        acked INTEGER NOT NULL, PRIMARY KEY (user, client_id, topic)) WITHOUT ROWID;
+      INSERT INTO topics VALUES ('room:m', 1, 1001, 1);
+      INSERT INTO messages VALUES ('room:m', 1, 'm1', 'alice', 1001, NULL, '"one"');
+      PRAGMA user_version = 1;
+    `);
+    v1.close();
+    const store = new SqliteStore({ dataDir, durability: "full", now: () => 2_000 });
+    try {
+      const dup = await store.append({ id: "m1", topic: "room:m", from: "alice", payload: 1, json: "1" });
+      assert.deepEqual([dup.duplicate, dup.message.seq], [true, 1]);
+      await store.joinGroup({ user: "w", clientId: "w1" }, "room:m", "g", 1);
+      const progress = () => ({ acked: 1, done: [], attempts: [] });
+      const dead = await store.deadLetter(
+        { id: "m1", topic: "dead:room:m:g", from: "alice", payload: "one", json: '"one"' },
+        { topic: "room:m", group: "g", progress },
+      );
+      assert.deepEqual([dead.topic, dead.seq, dead.id], ["dead:room:m:g", 1, "m1"]);
+    } finally {
+      await store.close();
+    }
+    const db = new Database(path.join(dataDir, "herald.db"), { readonly: true });
+    try {
+      assert.equal(db.pragma("user_version", { simple: true }), 2);
+    } finally {
+      db.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });

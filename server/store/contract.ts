@@ -278,5 +278,88 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       assert.deepEqual(await store.subscriptions(bob), [{ topic: "room:c", acked: 0 }]);
       assert.deepEqual(await store.touchClient(alice, 6_000), { first: true });
     });
+
+    it("creates a group at the head or at from, once, and lists its memberships", async () => {
+      const { store } = await open();
+      const bob = { user: "bob", clientId: "b1" };
+      for (let i = 0; i < 4; i++) await store.append(msg("alice", `g${i}`, "room:g"));
+      const first = await store.joinGroup(alice, "room:g", "w", 2);
+      assert.deepEqual(first, { head: 4, created: true, progress: { acked: 1, done: [], attempts: [] } });
+      const second = await store.joinGroup(bob, "room:g", "w", 1);
+      assert.deepEqual(second, { head: 4, created: false, progress: { acked: 1, done: [], attempts: [] } });
+      assert.deepEqual((await store.joinGroup(bob, "room:g", "fresh")).progress.acked, 4);
+      await store.subscribe(alice, "room:g");
+      assert.deepEqual(await store.subscriptions(alice), [
+        { topic: "room:g", acked: 4 },
+        { topic: "room:g", acked: 1, group: "w" },
+      ]);
+      assert.deepEqual(
+        (await store.groups()).map((g) => [g.topic, g.group, g.members]),
+        [
+          ["room:g", "fresh", 1],
+          ["room:g", "w", 2],
+        ],
+      );
+      // The group ends with its last member; joining again makes a new one at the head.
+      assert.deepEqual(await store.leaveGroup(alice, "room:g", "w"), { ended: false });
+      assert.deepEqual(await store.leaveGroup(bob, "room:g", "w"), { ended: true });
+      assert.deepEqual(await store.leaveGroup(bob, "room:g", "w"), { ended: false });
+      assert.equal((await store.joinGroup(bob, "room:g", "w", 1)).created, true);
+    });
+
+    it("writes a group's progress as its source gives it at commit time, and keeps it", async () => {
+      const h = await open();
+      await h.store.joinGroup(alice, "room:p", "w");
+      let progress = { acked: 0, done: [] as [number, number][], attempts: [] as [number, number][] };
+      const source = () => progress;
+      const saved = h.store.saveGroup("room:p", "w", source);
+      progress = { acked: 2, done: [[4, 6]], attempts: [[3, 2]] };
+      await saved;
+      const store = await h.reopen();
+      assert.deepEqual((await store.groups())[0]!.progress, { acked: 2, done: [[4, 6]], attempts: [[3, 2]] });
+      // A lazy save is written before anything reads memberships.
+      progress = { acked: 7, done: [], attempts: [] };
+      store.saveGroupLater("room:p", "w", source);
+      assert.deepEqual(await store.subscriptions(alice), [{ topic: "room:p", acked: 7, group: "w" }]);
+    });
+
+    it("stores dead letters under their original id and publisher, any number of times", async () => {
+      const h = await open();
+      const { message: original } = await h.store.append(msg("alice", "d1", "room:d"));
+      await h.store.joinGroup(alice, "room:d", "w", 1);
+      const progress = { acked: 1, done: [] as [number, number][], attempts: [] as [number, number][] };
+      const group = { topic: "room:d", group: "w", progress: () => progress };
+      const dead = await h.store.deadLetter(msg("alice", "d1", "dead:room:d:w", original.payload), group);
+      const again = await h.store.deadLetter(msg("alice", "d1", "dead:room:d:w", original.payload), group);
+      assert.deepEqual([dead.seq, dead.id, dead.from, again.seq], [1, "d1", "alice", 2]);
+      // The original id is still deduplicated against the original message only.
+      const retry = await h.store.append(msg("alice", "d1", "room:d"));
+      assert.deepEqual([retry.duplicate, retry.message.topic, retry.message.seq], [true, "room:d", 1]);
+      const store = await h.reopen();
+      assert.equal((await store.groups())[0]!.progress.acked, 1);
+      assert.deepEqual(
+        (await store.read("dead:room:d:w", 0, 10)).map((m) => [m.seq, m.id]),
+        [
+          [1, "d1"],
+          [2, "d1"],
+        ],
+      );
+    });
+
+    it("retention ends the groups of removed clients with their last member", async () => {
+      const { store } = await open();
+      const bob = { user: "bob", clientId: "b1" };
+      await store.touchClient(alice, 1_000);
+      await store.touchClient(bob, 1_000);
+      await store.joinGroup(alice, "room:r", "solo");
+      await store.joinGroup(alice, "room:r", "shared");
+      await store.joinGroup(bob, "room:r", "shared");
+      const swept = await store.sweep({ olderThan: 5_000, maxMessages: 100, live: (c) => c.user === "bob" });
+      assert.deepEqual(swept.endedGroups, [{ topic: "room:r", group: "solo" }]);
+      assert.deepEqual(
+        (await store.groups()).map((g) => [g.group, g.members]),
+        [["shared", 1]],
+      );
+    });
   });
 }

@@ -26,12 +26,16 @@ import { RecentMessages } from "./recent.js";
 import type {
   AppendResult,
   ClientKey,
+  GroupProgress,
+  GroupRecord,
   HistoryQuery,
   NewMessage,
+  ProgressSource,
   Store,
   StoreStats,
   SubscribeResult,
   SweepLimits,
+  SweepResult,
 } from "./store.js";
 
 export interface SqliteStoreOptions {
@@ -90,8 +94,15 @@ const LAZY_CURSOR_MS = 100;
 /** The WAL size past which the writer truncates it (see boundWal). */
 const WAL_LIMIT = 16 * 1024 * 1024;
 
-/** `PRAGMA user_version` of SCHEMA; 0 is the first layout, which `migrate` brings up to date. */
-const SCHEMA_VERSION = 1;
+/** `PRAGMA user_version` of SCHEMA; `migrate` brings the earlier layouts (0, 1) up to date. */
+const SCHEMA_VERSION = 2;
+
+/**
+ * Dead letters keep their message's id and publisher (PROTOCOL.md "Groups"), and one message may
+ * die more than once, so ids in `dead:` topics are outside the dedup index. The same condition
+ * is on every statement that uses the index.
+ */
+const DEDUPED = "substr(topic, 1, 5) <> 'dead:'";
 
 /**
  * The unique index on (from_user, id) is the dedup per publisher: PROTOCOL.md keeps a publish id
@@ -109,7 +120,7 @@ CREATE TABLE IF NOT EXISTS messages (
   topic TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, from_user TEXT NOT NULL,
   ts INTEGER NOT NULL, key TEXT, payload TEXT, PRIMARY KEY (topic, seq)
 ) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (from_user, id);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (from_user, id) WHERE ${DEDUPED};
 CREATE TABLE IF NOT EXISTS clients (
   user TEXT NOT NULL, client_id TEXT NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (user, client_id)
 ) WITHOUT ROWID;
@@ -117,6 +128,15 @@ CREATE TABLE IF NOT EXISTS subscriptions (
   user TEXT NOT NULL, client_id TEXT NOT NULL, topic TEXT NOT NULL, acked INTEGER NOT NULL,
   PRIMARY KEY (user, client_id, topic)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS groups (
+  topic TEXT NOT NULL, name TEXT NOT NULL, acked INTEGER NOT NULL, progress TEXT NOT NULL,
+  PRIMARY KEY (topic, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_members (
+  user TEXT NOT NULL, client_id TEXT NOT NULL, topic TEXT NOT NULL, name TEXT NOT NULL,
+  PRIMARY KEY (user, client_id, topic, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS group_members_by_group ON group_members (topic, name);
 `;
 
 export class SqliteStore implements Store {
@@ -142,8 +162,10 @@ export class SqliteStore implements Store {
   private readonly recent = new RecentMessages();
 
   private queue: Write[] = [];
-  /** Cursors of acks that asked for no reply, written by the next `writeLazyCursors`. */
+  /** Cursors of acks that asked for no reply, written by the next `writeLazy`. */
   private readonly lazyCursors = new Map<string, { user: string; clientId: string; topic: string; seq: number }>();
+  /** Groups whose progress changed, written by the next `writeLazy`: once per commit at most. */
+  private readonly dirtyGroups = new Map<string, { topic: string; group: string; progress: ProgressSource }>();
   private lazyTimer: NodeJS.Timeout | undefined;
   private flushScheduled = false;
   /** fdatasyncs under way, and committed batches not yet answered, oldest first. */
@@ -221,11 +243,13 @@ export class SqliteStore implements Store {
   private prepare() {
     const db = this.db;
     return {
-      findById: db.prepare<[string, string], MessageRow>("SELECT * FROM messages WHERE from_user = ? AND id = ?"),
+      findById: db.prepare<[string, string], MessageRow>(
+        `SELECT * FROM messages WHERE from_user = ? AND id = ? AND ${DEDUPED}`,
+      ),
       // An id its publisher used before makes this a no-op: the dedup check (a seq taken twice
       // would still be an error).
       insertMessage: db.prepare(
-        "INSERT INTO messages (topic, seq, id, from_user, ts, key, payload) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (from_user, id) DO NOTHING",
+        `INSERT INTO messages (topic, seq, id, from_user, ts, key, payload) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (from_user, id) WHERE ${DEDUPED} DO NOTHING`,
       ),
       getTopic: db.prepare<[string], { head: number; last_ts: number; floor: number }>(
         "SELECT head, last_ts, floor FROM topics WHERE name = ?",
@@ -260,6 +284,21 @@ export class SqliteStore implements Store {
       deleteSub: db.prepare("DELETE FROM subscriptions WHERE user = ? AND client_id = ? AND topic = ?"),
       listSubs: db.prepare<[string, string], { topic: string; acked: number }>(
         "SELECT topic, acked FROM subscriptions WHERE user = ? AND client_id = ? ORDER BY topic",
+      ),
+      getGroup: db.prepare<[string, string], { acked: number; progress: string }>(
+        "SELECT acked, progress FROM groups WHERE topic = ? AND name = ?",
+      ),
+      putGroup: db.prepare(
+        "INSERT INTO groups (topic, name, acked, progress) VALUES (?, ?, ?, ?) ON CONFLICT (topic, name) DO UPDATE SET acked = excluded.acked, progress = excluded.progress",
+      ),
+      deleteGroup: db.prepare("DELETE FROM groups WHERE topic = ? AND name = ?"),
+      putMember: db.prepare("INSERT OR IGNORE INTO group_members (user, client_id, topic, name) VALUES (?, ?, ?, ?)"),
+      deleteMember: db.prepare("DELETE FROM group_members WHERE user = ? AND client_id = ? AND topic = ? AND name = ?"),
+      countMembers: db.prepare<[string, string], { n: number }>(
+        "SELECT count(*) AS n FROM group_members WHERE topic = ? AND name = ?",
+      ),
+      listMemberships: db.prepare<[string, string], { topic: string; name: string; acked: number }>(
+        "SELECT m.topic, m.name, g.acked FROM group_members m JOIN groups g ON g.topic = m.topic AND g.name = m.name WHERE m.user = ? AND m.client_id = ? ORDER BY m.topic, m.name",
       ),
     };
   }
@@ -449,7 +488,7 @@ export class SqliteStore implements Store {
 
   subscribe(client: ClientKey, topic: string, from?: number): Promise<SubscribeResult> {
     return this.write(() => {
-      this.writeLazyCursors();
+      this.writeLazy();
       // The assigned head: this batch resolves only once everything up to it is durable.
       const head = this.heads.get(topic)?.head ?? 0;
       const row = this.stmt.getSub.get(client.user, client.clientId, topic);
@@ -462,7 +501,7 @@ export class SqliteStore implements Store {
 
   unsubscribe(client: ClientKey, topic: string): Promise<void> {
     return this.write(() => {
-      this.writeLazyCursors();
+      this.writeLazy();
       this.stmt.deleteSub.run(client.user, client.clientId, topic);
     });
   }
@@ -478,24 +517,101 @@ export class SqliteStore implements Store {
     const known = this.lazyCursors.get(key);
     if (known) known.seq = Math.max(known.seq, seq);
     else this.lazyCursors.set(key, { user: client.user, clientId: client.clientId, topic, seq });
-    if (this.lazyTimer === undefined && !this.closed) {
-      this.lazyTimer = setTimeout(() => {
-        this.lazyTimer = undefined;
-        this.write(() => this.writeLazyCursors()).catch(() => {});
-      }, LAZY_CURSOR_MS);
-      this.lazyTimer.unref();
-    }
+    this.writeSoon();
   }
 
-  /** Inside a write: the lazy cursors go first, so every read or change of cursors sees them. */
-  private writeLazyCursors(): void {
+  /**
+   * Inside a write: the lazy cursors and the groups' progress go first, so every read or change of
+   * cursors sees them.
+   */
+  private writeLazy(): void {
     for (const c of this.lazyCursors.values()) this.stmt.ackSub.run(c.seq, c.user, c.clientId, c.topic);
     this.lazyCursors.clear();
+    for (const g of this.dirtyGroups.values()) this.putProgress(g.topic, g.group, g.progress());
+    this.dirtyGroups.clear();
   }
 
-  sweep(limits: SweepLimits): Promise<{ messages: number; clients: number }> {
+  /** Arms the timer that writes lazy cursors and progress within LAZY_CURSOR_MS. */
+  private writeSoon(): void {
+    if (this.lazyTimer !== undefined || this.closed) return;
+    this.lazyTimer = setTimeout(() => {
+      this.lazyTimer = undefined;
+      this.write(() => this.writeLazy()).catch(() => {});
+    }, LAZY_CURSOR_MS);
+    this.lazyTimer.unref();
+  }
+
+  private putProgress(topic: string, group: string, p: GroupProgress): void {
+    this.stmt.putGroup.run(topic, group, p.acked, JSON.stringify({ done: p.done, attempts: p.attempts }));
+  }
+
+  private markDirty(topic: string, group: string, progress: ProgressSource): void {
+    this.dirtyGroups.set(`${topic}\u0000${group}`, { topic, group, progress });
+  }
+
+  joinGroup(
+    client: ClientKey,
+    topic: string,
+    group: string,
+    from?: number,
+  ): Promise<{ head: number; created: boolean; progress: GroupProgress }> {
     return this.write(() => {
-      this.writeLazyCursors();
+      this.writeLazy();
+      const head = this.heads.get(topic)?.head ?? 0;
+      const row = this.stmt.getGroup.get(topic, group);
+      this.stmt.putMember.run(client.user, client.clientId, topic, group);
+      if (row) return { head, created: false, progress: toProgress(row) };
+      const progress: GroupProgress = {
+        acked: from === undefined ? head : Math.min(from - 1, head),
+        done: [],
+        attempts: [],
+      };
+      this.putProgress(topic, group, progress);
+      return { head, created: true, progress };
+    });
+  }
+
+  leaveGroup(client: ClientKey, topic: string, group: string): Promise<{ ended: boolean }> {
+    return this.write(() => {
+      this.writeLazy();
+      this.stmt.deleteMember.run(client.user, client.clientId, topic, group);
+      if (this.stmt.countMembers.get(topic, group)!.n > 0) return { ended: false };
+      return { ended: this.stmt.deleteGroup.run(topic, group).changes > 0 };
+    });
+  }
+
+  saveGroup(topic: string, group: string, progress: ProgressSource): Promise<void> {
+    this.markDirty(topic, group, progress);
+    return this.write(() => this.writeLazy());
+  }
+
+  saveGroupLater(topic: string, group: string, progress: ProgressSource): void {
+    this.markDirty(topic, group, progress);
+    this.writeSoon();
+  }
+
+  deadLetter(message: NewMessage, group: { topic: string; group: string; progress: ProgressSource }): Promise<Message> {
+    // The append and the progress write are queued together, so one transaction holds both: a
+    // crash cannot leave a dead letter whose message the group still has to deliver.
+    this.markDirty(group.topic, group.group, group.progress);
+    return new Promise((resolve, reject) => {
+      this.enqueue({ kind: "append", message, resolve: (r) => resolve(r.message), reject });
+      this.enqueue({ kind: "op", run: () => this.writeLazy(), resolve: () => {}, reject: () => {} });
+    });
+  }
+
+  async groups(): Promise<GroupRecord[]> {
+    const rows = this.db
+      .prepare<[], { topic: string; name: string; acked: number; progress: string; members: number }>(
+        "SELECT g.topic, g.name, g.acked, g.progress, (SELECT count(*) FROM group_members m WHERE m.topic = g.topic AND m.name = g.name) AS members FROM groups g ORDER BY g.topic, g.name",
+      )
+      .all();
+    return rows.map((r) => ({ topic: r.topic, group: r.name, progress: toProgress(r), members: r.members }));
+  }
+
+  sweep(limits: SweepLimits): Promise<SweepResult> {
+    return this.write(() => {
+      this.writeLazy();
       let messages = 0;
       const chunk = this.db.prepare<[string, number], { seq: number; ts: number }>(
         "SELECT seq, ts FROM messages WHERE topic = ? AND seq > ? ORDER BY seq LIMIT 1000",
@@ -527,6 +643,10 @@ export class SqliteStore implements Store {
         this.recent.forget(topic, floor - 1);
       }
       let clients = 0;
+      const endedGroups: { topic: string; group: string }[] = [];
+      const memberships = this.db.prepare<[string, string], { topic: string; name: string }>(
+        "SELECT topic, name FROM group_members WHERE user = ? AND client_id = ?",
+      );
       const gone = this.db
         .prepare<[number], { user: string; client_id: string }>(
           "SELECT user, client_id FROM clients WHERE last_seen < ?",
@@ -535,10 +655,19 @@ export class SqliteStore implements Store {
       for (const c of gone) {
         if (limits.live({ user: c.user, clientId: c.client_id })) continue;
         this.db.prepare("DELETE FROM subscriptions WHERE user = ? AND client_id = ?").run(c.user, c.client_id);
+        for (const m of memberships.all(c.user, c.client_id)) {
+          this.stmt.deleteMember.run(c.user, c.client_id, m.topic, m.name);
+          if (
+            this.stmt.countMembers.get(m.topic, m.name)!.n === 0 &&
+            this.stmt.deleteGroup.run(m.topic, m.name).changes
+          ) {
+            endedGroups.push({ topic: m.topic, group: m.name });
+          }
+        }
         this.db.prepare("DELETE FROM clients WHERE user = ? AND client_id = ?").run(c.user, c.client_id);
         clients++;
       }
-      return { messages, clients };
+      return { messages, clients, endedGroups };
     });
   }
 
@@ -572,11 +701,18 @@ export class SqliteStore implements Store {
     return this.durable.get(topic) ?? 0;
   }
 
-  subscriptions(client: ClientKey): Promise<{ topic: string; acked: number }[]> {
+  subscriptions(client: ClientKey): Promise<{ topic: string; acked: number; group?: string }[]> {
     // A write, so that it comes after every ack queued before it (a REPLACED connection's).
     return this.write(() => {
-      this.writeLazyCursors();
-      return this.stmt.listSubs.all(client.user, client.clientId);
+      this.writeLazy();
+      const subs: { topic: string; acked: number; group?: string }[] = this.stmt.listSubs.all(
+        client.user,
+        client.clientId,
+      );
+      for (const m of this.stmt.listMemberships.all(client.user, client.clientId)) {
+        subs.push({ topic: m.topic, acked: m.acked, group: m.name });
+      }
+      return subs;
     });
   }
 
@@ -617,7 +753,7 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     clearTimeout(this.lazyTimer);
     this.lazyTimer = undefined;
-    if (this.lazyCursors.size > 0) this.write(() => this.writeLazyCursors()).catch(() => {});
+    if (this.lazyCursors.size > 0 || this.dirtyGroups.size > 0) this.write(() => this.writeLazy()).catch(() => {});
     await new Promise<void>((resolve) => {
       this.idleWaiters.push(resolve);
       this.settleIdle();
@@ -630,7 +766,8 @@ export class SqliteStore implements Store {
 }
 
 /**
- * Brings a database of an earlier layout up to SCHEMA, in one transaction: version 0 kept publish
+ * Brings a database of an earlier layout up to SCHEMA, in one transaction. Version 1 had no groups,
+ * and its dedup index also covered ids in `dead:` topics (it had none). Version 0 kept publish
  * ids in a `published` table beside `messages`, whose payload could not be NULL. Its ids whose
  * message retention removed become tombstones, below a floor at each topic's oldest message; the
  * rest of each row was already in `messages`.
@@ -656,10 +793,16 @@ function migrate(db: Database.Database): void {
         DROP TABLE published;
       `);
     } else {
+      if (version === 1) db.exec("DROP INDEX messages_by_id");
       db.exec(SCHEMA);
     }
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();
+}
+
+function toProgress(row: { acked: number; progress: string }): GroupProgress {
+  const { done, attempts } = JSON.parse(row.progress) as Omit<GroupProgress, "acked">;
+  return { acked: row.acked, done, attempts };
 }
 
 function toMessage(row: MessageRow): Message {

@@ -61,6 +61,37 @@ export interface SweepLimits {
   live: (client: ClientKey) => boolean;
 }
 
+/**
+ * A consumer group's durable progress (PROTOCOL.md "Groups"). What a group has in flight is not
+ * written: after a restart every unfinished message above `acked` is handed out again.
+ */
+export interface GroupProgress {
+  /** The low-water mark: every seq up to it is acked or dead-lettered. */
+  acked: number;
+  /** Finished seqs above `acked`, as ascending inclusive ranges. */
+  done: [number, number][];
+  /** [seq, attempts] of unfinished messages that were redelivered, so that a restart keeps counting. */
+  attempts: [number, number][];
+}
+
+/** Where a group's progress is read when it is written: at commit time, so that writes coalesce. */
+export type ProgressSource = () => GroupProgress;
+
+export interface GroupRecord {
+  topic: string;
+  group: string;
+  progress: GroupProgress;
+  /** Its durable members, live or not. */
+  members: number;
+}
+
+export interface SweepResult {
+  messages: number;
+  clients: number;
+  /** Groups whose last member went with a removed client. */
+  endedGroups: { topic: string; group: string }[];
+}
+
 export interface StoreStats {
   topics: { topic: string; head: number }[];
   subscriptions: { user: string; clientId: string; topic: string; acked: number; head: number; lag: number }[];
@@ -89,11 +120,35 @@ export interface Store {
    * may lose it, which only means redelivery (PROTOCOL.md `ack`).
    */
   ackLater(client: ClientKey, topic: string, seq: number): void;
-  /** The client's durable subscriptions, for resuming them on connect. */
-  subscriptions(client: ClientKey): Promise<{ topic: string; acked: number }[]>;
+  /** The client's durable subscriptions and group memberships, for resuming them on connect. */
+  subscriptions(client: ClientKey): Promise<{ topic: string; acked: number; group?: string }[]>;
+
+  /**
+   * Makes the client a durable member of the group, creating the group when it has none, with its
+   * progress at `acked` = min(from - 1, head), or the head; `from` counts only then.
+   */
+  joinGroup(
+    client: ClientKey,
+    topic: string,
+    group: string,
+    from?: number,
+  ): Promise<{ head: number; created: boolean; progress: GroupProgress }>;
+  /** Ends the membership; the group ends (its progress is deleted) with its last member. */
+  leaveGroup(client: ClientKey, topic: string, group: string): Promise<{ ended: boolean }>;
+  /** Writes the group's progress; the writes of one commit coalesce into one per group. */
+  saveGroup(topic: string, group: string, progress: ProgressSource): Promise<void>;
+  /** The same for an ack that asked for no reply: written within a short while (see ackLater). */
+  saveGroupLater(topic: string, group: string, progress: ProgressSource): void;
+  /**
+   * Appends a dead letter to `message.topic` (a `dead:` topic: its ids are not deduplicated, as a
+   * message may die more than once) and writes the group's progress in the same transaction.
+   */
+  deadLetter(message: NewMessage, group: { topic: string; group: string; progress: ProgressSource }): Promise<Message>;
+  /** Every group, for loading them at start. */
+  groups(): Promise<GroupRecord[]>;
 
   /** Retention: removes old messages, publish ids and the state of long-gone clients. */
-  sweep(limits: SweepLimits): Promise<{ messages: number; clients: number }>;
+  sweep(limits: SweepLimits): Promise<SweepResult>;
   stats(): Promise<StoreStats>;
 
   onDurable(listener: (messages: Message[]) => void): void;

@@ -1,0 +1,352 @@
+/**
+ * PROTOCOL.md "Groups: competing consumers": one live member per message, single acks (the first
+ * wins), hand-on after the ack timeout or when a member leaves, dead letters after the last
+ * attempt, one message at a time per key, BACKLOG_FULL, durable progress across a restart and a
+ * SIGKILL, and the group's end with its last member.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { Message } from "../shared/protocol.js";
+import { type AnyReply, call, connectRecorded, eventually, fails, ok, pub, send } from "./conformance.js";
+import { connect, type RawSocket, sleep, spawnServer, startServer, type TestServer, tempDir } from "./helpers.js";
+
+const ACK_TIMEOUT = 400;
+const MAX_DELIVERIES = 3;
+const MAX_BACKLOG = 20;
+
+const join = (socket: RawSocket, topic: string, group: string, from?: number) =>
+  ok(call(socket, "subscribe", from === undefined ? { topic, group } : { topic, group, from }));
+const ackOne = (socket: RawSocket, m: Message) =>
+  ok(call(socket, "ack", { topic: m.topic, seq: m.seq, group: m.group }));
+
+/** A member that records what it was handed and, unless told otherwise, acks each message. */
+function member(socket: RawSocket, options: { ack?: boolean } = {}) {
+  const got: Message[] = [];
+  socket.on("messages", (batch) => {
+    for (const m of batch) {
+      if (m.group === undefined) continue;
+      got.push(m);
+      if (options.ack !== false) send(socket, "ack", { topic: m.topic, seq: m.seq, group: m.group });
+    }
+  });
+  return got;
+}
+
+describe("protocol: groups", () => {
+  let server: TestServer;
+  let alice: RawSocket;
+  const open: RawSocket[] = [];
+  const client = async (user: string, clientId: string) => {
+    const socket = await connect(server.url, { user, clientId });
+    open.push(socket);
+    return socket;
+  };
+  before(async () => {
+    server = await startServer({
+      ackTimeoutMs: ACK_TIMEOUT,
+      maxDeliveries: MAX_DELIVERIES,
+      maxBacklog: MAX_BACKLOG,
+      maxInflight: 50,
+    });
+    alice = await client("alice", "pub");
+  });
+  after(async () => {
+    for (const s of open) s.close();
+    await server.close();
+  });
+
+  it("hands each message to one member, with group and attempt 1; the group starts at the head", async () => {
+    await pub(alice, "room:g1", "before-1");
+    const w1 = await client("w", "g1-1");
+    const w2 = await client("w", "g1-2");
+    const got1 = member(w1);
+    const got2 = member(w2);
+    const reply = await join(w1, "room:g1", "workers");
+    assert.deepEqual(reply, { ok: true, head: 1, acked: 1 });
+    assert.deepEqual(await join(w2, "room:g1", "workers"), { ok: true, head: 1, acked: 1 });
+    for (let i = 0; i < 40; i++) await pub(alice, "room:g1", `g1-${i}`, i);
+    await eventually(() => got1.length + got2.length === 40, "40 deliveries");
+    await sleep(100);
+    const all = [...got1, ...got2];
+    assert.deepEqual(
+      all.map((m) => m.seq).sort((a, b) => a - b),
+      Array.from({ length: 40 }, (_, i) => i + 2),
+      "each message once, none from before the group",
+    );
+    assert.ok(got1.length > 0 && got2.length > 0, `both members work: ${got1.length} / ${got2.length}`);
+    for (const m of all) {
+      assert.equal(m.group, "workers");
+      assert.equal(m.attempt, 1);
+    }
+    // Within one member, first deliveries come in seq order.
+    for (const got of [got1, got2]) {
+      assert.deepEqual(
+        got.map((m) => m.seq),
+        [...got].map((m) => m.seq).sort((a, b) => a - b),
+      );
+    }
+    // All acked: a later subscribe reports the low-water mark at the head.
+    await eventually(async () => (await join(w1, "room:g1", "workers")).acked === 41, "acked 41");
+  });
+
+  it("from counts on the subscribe that creates the group, not on later ones", async () => {
+    for (let i = 0; i < 5; i++) await pub(alice, "room:g2", `g2-${i}`);
+    const w1 = await client("w", "g2-1");
+    const got = member(w1);
+    assert.deepEqual(await join(w1, "room:g2", "replay", 3), { ok: true, head: 5, acked: 2 });
+    await eventually(() => got.length === 3, "3, 4, 5");
+    assert.deepEqual(
+      got.map((m) => m.seq),
+      [3, 4, 5],
+    );
+    const w2 = await client("w", "g2-2");
+    member(w2);
+    const again = await join(w2, "room:g2", "replay", 1);
+    assert.equal(again.head, 5);
+    await sleep(100);
+    assert.equal(got.length, 3, "no replay for a group that exists");
+  });
+
+  it("acks are single, not cumulative, and the first ack wins", async () => {
+    const w = await client("w", "g3");
+    const got = member(w, { ack: false });
+    await join(w, "room:g3", "single");
+    for (let i = 0; i < 3; i++) await pub(alice, "room:g3", `g3-${i}`);
+    await eventually(() => got.length === 3, "3 delivered");
+    await ackOne(w, got[2]!);
+    await ackOne(w, got[2]!); // again: ok, changes nothing
+    await ok(call(w, "ack", { topic: "room:g3", seq: 99, group: "single" })); // never sent: ok
+    assert.equal((await join(w, "room:g3", "single")).acked, 0, "3 acked alone does not move the mark");
+    await ackOne(w, got[0]!);
+    await ackOne(w, got[1]!);
+    assert.equal((await join(w, "room:g3", "single")).acked, 3);
+  });
+
+  it("hands a message on after the ack timeout, preferring another member, with attempt 2", async () => {
+    const slow = await client("w", "g4-slow");
+    const slowGot = member(slow, { ack: false });
+    await join(slow, "room:g4", "t");
+    await pub(alice, "room:g4", "g4-1");
+    await eventually(() => slowGot.length === 1, "first delivery");
+    const fast = await client("w", "g4-fast");
+    const fastGot = member(fast);
+    await join(fast, "room:g4", "t");
+    const started = Date.now();
+    await eventually(() => fastGot.length === 1, "redelivery", ACK_TIMEOUT * 5);
+    assert.ok(Date.now() - started >= ACK_TIMEOUT / 2, "not before the timeout");
+    assert.equal(fastGot[0]!.seq, 1);
+    assert.equal(fastGot[0]!.attempt, 2);
+    assert.equal(slowGot.length, 1, "not again to the member it timed out on");
+    // The late ack of the slow member is ok and changes nothing.
+    await ackOne(slow, slowGot[0]!);
+    await eventually(async () => (await join(fast, "room:g4", "t")).acked === 1, "acked");
+  });
+
+  it("hands what a member held on at once when it disconnects", async () => {
+    const a = await client("w", "g5-a");
+    const aGot = member(a, { ack: false });
+    await join(a, "room:g5", "d");
+    for (let i = 0; i < 4; i++) await pub(alice, "room:g5", `g5-${i}`);
+    await eventually(() => aGot.length === 4, "4 to the first member");
+    const b = await client("w", "g5-b");
+    const bGot = member(b);
+    await join(b, "room:g5", "d");
+    a.close();
+    await eventually(() => bGot.length === 4, "handed on", ACK_TIMEOUT / 2);
+    assert.deepEqual(
+      bGot.map((m) => [m.seq, m.attempt]),
+      [
+        [1, 2],
+        [2, 2],
+        [3, 2],
+        [4, 2],
+      ],
+    );
+  });
+
+  it("dead-letters a message after the last attempt, with its id, from and payload", async () => {
+    const w = await client("w", "g6");
+    const got = member(w, { ack: false });
+    const deadWatcher = await client("w", "g6-dead");
+    const dead: Message[] = [];
+    deadWatcher.on("messages", (batch) => dead.push(...batch));
+    await ok(call(deadWatcher, "subscribe", { topic: "dead:room:g6:poison" }));
+    await join(w, "room:g6", "poison");
+    await ok(call(alice, "publish", { id: "g6-bad", topic: "room:g6", payload: { n: 1 }, key: "k" }));
+    await eventually(() => dead.length === 1, "a dead letter", ACK_TIMEOUT * (MAX_DELIVERIES + 3));
+    assert.deepEqual(
+      got.map((m) => m.attempt),
+      [1, 2, 3],
+    );
+    const d = dead[0]!;
+    assert.equal(d.topic, "dead:room:g6:poison");
+    assert.equal(d.seq, 1);
+    assert.equal(d.id, "g6-bad");
+    assert.equal(d.from, "alice");
+    assert.equal(d.key, "k");
+    assert.deepEqual(d.payload, { n: 1 });
+    assert.equal(d.group, undefined);
+    assert.equal((await join(w, "room:g6", "poison")).acked, 1, "the group moved past it");
+    // The dead letter's id does not make the next publish of that id a duplicate, nor the reverse.
+    const r = await ok(call(alice, "publish", { id: "g6-bad", topic: "room:g6", payload: 2 }));
+    assert.equal(r.duplicate, true);
+    // Dead-letter topics are the server's: nobody publishes there, and they have no groups.
+    await fails(call(alice, "publish", { id: "g6-x", topic: "dead:room:g6:poison", payload: 1 }), "FORBIDDEN");
+    await fails(call(w, "subscribe", { topic: "dead:room:g6:poison", group: "again" }), "BAD_REQUEST");
+  });
+
+  it("hands out messages that share a key one at a time, in seq order", async () => {
+    const a = await client("w", "g7-a");
+    const b = await client("w", "g7-b");
+    const aGot = member(a, { ack: false });
+    const bGot = member(b, { ack: false });
+    await join(a, "room:g7", "k");
+    await join(b, "room:g7", "k");
+    for (let i = 0; i < 3; i++) {
+      await ok(call(alice, "publish", { id: `g7-x${i}`, topic: "room:g7", payload: i, key: "x" }));
+    }
+    await ok(call(alice, "publish", { id: "g7-y", topic: "room:g7", payload: "y", key: "y" }));
+    await eventually(() => aGot.length + bGot.length === 2, "x's first and y");
+    await sleep(100);
+    const held = () => [...aGot, ...bGot].map((m) => m.seq).sort((p, q) => p - q);
+    assert.deepEqual(held(), [1, 4], "x's second waits for its first");
+    const owner = (seq: number) => (aGot.some((m) => m.seq === seq) ? a : b);
+    await ok(call(owner(1), "ack", { topic: "room:g7", seq: 1, group: "k" }));
+    await eventually(() => held().length === 3, "x's second");
+    assert.deepEqual(held(), [1, 2, 4]);
+    await ok(call(owner(2), "ack", { topic: "room:g7", seq: 2, group: "k" }));
+    await eventually(() => held().length === 4, "x's third");
+    assert.deepEqual(held(), [1, 2, 3, 4]);
+  });
+
+  it("refuses publish with BACKLOG_FULL while a group's backlog is full, socket and HTTP", async () => {
+    const w = await client("w", "g8");
+    const got = member(w, { ack: false });
+    await join(w, "room:g8", "b");
+    // A plain subscriber's lag never counts.
+    const plain = await client("w", "g8-plain");
+    await ok(call(plain, "subscribe", { topic: "room:g8" }));
+    for (let i = 0; i < MAX_BACKLOG; i++) await pub(alice, "room:g8", `g8-${i}`);
+    const err = await fails(call(alice, "publish", { id: "g8-over", topic: "room:g8", payload: 1 }), "BACKLOG_FULL");
+    assert.ok((err.retryAfterMs ?? 0) > 0);
+    const res = await fetch(`${server.url}/api/v1/publish`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-herald-user": "alice" },
+      body: JSON.stringify({ id: "g8-http", topic: "room:g8", payload: 1 }),
+    });
+    assert.equal(res.status, 503);
+    assert.ok(Number(res.headers.get("retry-after")) >= 1);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, "BACKLOG_FULL");
+    // Other topics are not held up.
+    await pub(alice, "room:g8-other", "g8-o");
+    // Acks make room again.
+    await eventually(() => got.length === MAX_BACKLOG, "all delivered");
+    await ackOne(w, got[0]!);
+    await pub(alice, "room:g8", "g8-after");
+    // The stats show the group's lag.
+    const stats = (await (
+      await fetch(`${server.url}/api/v1/stats`, { headers: { "x-herald-user": "alice" } })
+    ).json()) as { groups: { topic: string; group: string; lag: number; members: number }[] };
+    const g = stats.groups.find((s) => s.topic === "room:g8" && s.group === "b");
+    assert.deepEqual(g && { lag: g.lag, members: g.members }, { lag: MAX_BACKLOG, members: 1 });
+  });
+
+  it("keeps a group and a plain subscription of one client apart; the group ends with its last member", async () => {
+    const w = await client("w", "g9");
+    const got: Message[] = [];
+    w.on("messages", (batch) => got.push(...batch));
+    await ok(call(w, "subscribe", { topic: "room:g9" }));
+    await join(w, "room:g9", "solo");
+    await pub(alice, "room:g9", "g9-1");
+    await eventually(() => got.length === 2, "both streams");
+    assert.deepEqual(got.map((m) => m.group ?? "plain").sort(), ["plain", "solo"]);
+    const presence = await ok(call(alice, "presence", { topic: "room:g9" }));
+    assert.deepEqual(presence.users, ["w"]);
+    // Leaving the group keeps the plain stream (and presence); the group ends, its backlog with it.
+    await ok(call(w, "unsubscribe", { topic: "room:g9", group: "solo" }));
+    assert.deepEqual((await ok(call(alice, "presence", { topic: "room:g9" }))).users, ["w"]);
+    await pub(alice, "room:g9", "g9-2");
+    await eventually(() => got.length === 3, "plain only");
+    assert.equal(got[2]!.group, undefined);
+    const again = await join(w, "room:g9", "solo");
+    assert.deepEqual(again, { ok: true, head: 2, acked: 2 }, "a new group starts at the head");
+  });
+});
+
+describe("protocol: groups across restarts", () => {
+  it("keeps the progress across a restart: only what was not acked comes again", async () => {
+    const dataDir = tempDir();
+    let server = await startServer({ dataDir, maxInflight: 100 });
+    const pubber = await connect(server.url, { user: "alice", clientId: "p" });
+    let w = await connect(server.url, { user: "w", clientId: "r1" });
+    const got = member(w, { ack: false });
+    await join(w, "room:r", "g");
+    for (let i = 0; i < 10; i++) await pub(pubber, "room:r", `r-${i}`);
+    await eventually(() => got.length === 10, "10 delivered");
+    for (const m of got.filter((x) => x.seq % 2 === 0 || x.seq <= 3)) await ackOne(w, m);
+    pubber.close();
+    w.close();
+    await server.close();
+    server = await startServer({ dataDir, maxInflight: 100 });
+    const rec = await connectRecorded(server.url, { user: "w", clientId: "r1" });
+    w = rec.socket;
+    await eventually(() => rec.rec.messages("room:r").length === 3, "the unacked again");
+    assert.deepEqual(
+      rec.rec.messages("room:r").map((m) => m.seq),
+      [5, 7, 9],
+    );
+    for (const m of rec.rec.messages("room:r")) await ackOne(w, m);
+    assert.equal((await join(w, "room:r", "g")).acked, 10);
+    w.close();
+    await server.close();
+  });
+
+  it("loses no acked group message and finishes every message across SIGKILLs", async () => {
+    const dataDir = tempDir();
+    const TOTAL = 300;
+    const finished = new Set<number>();
+    const redeliveredAcked: number[] = [];
+    let server = await spawnServer(dataDir, { HERALD_ACK_TIMEOUT_MS: "1000" });
+    const pubber = await connect(server.url, { user: "alice", clientId: "k-pub" });
+    const setup = await connect(server.url, { user: "w", clientId: "k-0" });
+    await join(setup, "room:k", "g");
+    setup.close();
+    for (let i = 0; i < TOTAL; i++) send(pubber, "publish", { id: `k-${i}`, topic: "room:k", payload: i });
+    await ok(call(pubber, "publish", { id: "k-last", topic: "room:k", payload: "last" }));
+    pubber.close();
+    const work = async (url: string) => {
+      const sockets: RawSocket[] = [];
+      for (let i = 0; i < 3; i++) {
+        const s = await connect(url, { user: "w", clientId: `k-${i}` });
+        sockets.push(s);
+        s.on("messages", (batch) => {
+          for (const m of batch) {
+            if (m.group === undefined) continue;
+            if (finished.has(m.seq)) redeliveredAcked.push(m.seq);
+            void call(s, "ack", { topic: m.topic, seq: m.seq, group: "g" }).then(
+              (r: AnyReply) => {
+                if (r.ok) finished.add(m.seq);
+              },
+              () => {},
+            );
+          }
+        });
+        await join(s, "room:k", "g");
+      }
+      return sockets;
+    };
+    for (let round = 0; round < 2; round++) {
+      const sockets = await work(server.url);
+      await eventually(() => finished.size > (round + 1) * 60, "some acked", 10000);
+      await server.kill();
+      for (const s of sockets) s.close();
+      server = await spawnServer(dataDir, { HERALD_ACK_TIMEOUT_MS: "1000" });
+    }
+    const sockets = await work(server.url);
+    await eventually(() => finished.size === TOTAL + 1, `all ${TOTAL + 1} finished`, 15000);
+    // An ack answered ok is durable: that message never came again after a kill.
+    assert.deepEqual(redeliveredAcked, []);
+    for (const s of sockets) s.close();
+    await server.stop();
+  });
+});
