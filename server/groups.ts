@@ -64,6 +64,11 @@ export class Group {
   head: number;
   /** Attempts made of unfinished messages that failed at least once (or were restored so). */
   readonly attempts: Map<number, number>;
+  /**
+   * Dead letters handed back by the retry route: finished once (at or below `acked`, or in
+   * `done`), unfinished again, in `front` until acked.
+   */
+  readonly revived: Set<number>;
   readonly live: Member[] = [];
   /** Taken from the log, not yet handed out: `fresh[freshAt..]` in seq order. */
   fresh: Message[] = [];
@@ -94,6 +99,7 @@ export class Group {
     this.next = this.acked;
     this.head = head;
     this.attempts = new Map(progress.attempts.filter(([seq]) => seq > progress.acked));
+    this.revived = new Set(progress.retried);
   }
 
   /** Read at commit time by the store (store.ts ProgressSource), made once per group. */
@@ -101,11 +107,12 @@ export class Group {
     acked: this.acked,
     done: this.done.toJSON(),
     attempts: [...this.attempts],
+    retried: [...this.revived],
   });
 
-  /** PROTOCOL: the messages above the low-water mark not yet acked or dead-lettered. */
+  /** PROTOCOL: the messages above the low-water mark not yet acked or dead-lettered (and those retried). */
   get backlog(): number {
-    return Math.max(0, this.head - this.acked - this.done.size);
+    return Math.max(0, this.head - this.acked - this.done.size) + this.revived.size;
   }
 
   get buffered(): number {
@@ -139,7 +146,15 @@ export class Groups {
   /** Loads every group at start: a group with no live member still holds its backlog. */
   async load(): Promise<void> {
     for (const record of await this.store.groups()) {
-      this.add(new Group(record.topic, record.group, record.progress, await this.store.head(record.topic)));
+      const group = this.add(
+        new Group(record.topic, record.group, record.progress, await this.store.head(record.topic)),
+      );
+      for (const seq of [...group.revived]) {
+        const [message] = await this.store.read(group.topic, seq - 1, 1);
+        // Retention may have removed it since: then it is finished for good.
+        if (message?.seq === seq) group.front.set(seq, { message });
+        else group.revived.delete(seq);
+      }
     }
   }
 
@@ -212,8 +227,8 @@ export class Groups {
    */
   async ack(session: Session, topic: string, name: string, seq: number, lazy: boolean): Promise<void> {
     const group = session.members.get(memberKey(topic, name))?.group;
-    if (!group || seq <= group.acked || seq > group.next) return;
-    if (!group.leases.has(seq) && !group.front.has(seq)) return;
+    // Delivered and unfinished: leased now, or waiting for its redelivery.
+    if (!group || !(group.leases.has(seq) || (group.front.has(seq) && group.attempts.has(seq)))) return;
     this.finish(group, seq);
     if (lazy) this.store.saveGroupLater(group.topic, group.name, group.progress);
     else await this.store.saveGroup(group.topic, group.name, group.progress);
@@ -232,6 +247,42 @@ export class Groups {
         );
       }
     }
+  }
+
+  /**
+   * The HTTP retry route: the dead letters of `dead:<topic>:<group>` with seqs in from..to go back
+   * to the group as unfinished messages with no attempts made. A dead letter whose message
+   * retention removed, or whose message the group has not finished, is left. Returns how many went back.
+   */
+  async retry(topic: string, name: string, from: number, to: number): Promise<number> {
+    const group = this.find(topic, name);
+    if (!group) throw new HeraldError("NOT_FOUND", `${topic} has no group ${name}`);
+    const dead = deadTopic(topic, name);
+    let retried = 0;
+    for (let after = from - 1; after < to; ) {
+      const batch = await this.store.read(dead, after, Math.min(500, to - after));
+      if (batch.length === 0) break;
+      for (const letter of batch) {
+        if (letter.seq > to) break;
+        const message = await this.store.published(letter.from, letter.id);
+        if (!message || message.topic !== topic || group.ended || !this.finished(group, message.seq)) continue;
+        group.revived.add(message.seq);
+        group.attempts.delete(message.seq);
+        group.front.set(message.seq, { message });
+        retried++;
+      }
+      after = batch[batch.length - 1]!.seq;
+    }
+    if (retried > 0) {
+      await this.store.saveGroup(group.topic, group.name, group.progress);
+      this.scheduleDispatch(group);
+    }
+    return retried;
+  }
+
+  private finished(group: Group, seq: number): boolean {
+    if (group.revived.has(seq)) return false;
+    return seq <= group.acked || group.done.has(seq);
   }
 
   /** Whether the client holds a live membership of a group of the topic (for presence). */
@@ -483,8 +534,11 @@ export class Groups {
     }
     group.front.delete(seq);
     group.attempts.delete(seq);
-    group.done.add(seq);
-    group.acked = group.done.advance(group.acked);
+    // A retried dead letter was counted as finished before: only its revival ends.
+    if (!group.revived.delete(seq)) {
+      group.done.add(seq);
+      group.acked = group.done.advance(group.acked);
+    }
     if (message?.key !== undefined && !keepKey) this.release(group, message.key, seq);
     this.scheduleDispatch(group);
   }

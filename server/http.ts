@@ -7,9 +7,9 @@ import path from "node:path";
 import fastifyStatic from "@fastify/static";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ERRORS, HeraldError } from "../shared/errors.js";
-import { historyQuerySchema, httpPublishSchema } from "../shared/schemas.js";
+import { groupNameSchema, historyQuerySchema, httpPublishSchema, retryBodySchema } from "../shared/schemas.js";
 import type { Authenticator } from "./auth.js";
-import type { Caller, Context } from "./context.js";
+import { type Caller, type Context, topicOf } from "./context.js";
 import { history } from "./history.js";
 import { failure } from "./hub.js";
 import { publish } from "./publish.js";
@@ -94,6 +94,18 @@ export async function registerHttp(app: FastifyInstance, { ctx, auth, connection
     if (!who.admin) throw new HeraldError("FORBIDDEN", "stats are for admins");
     const stats = await ctx.store.stats();
     return { node: ctx.config.nodeId, connections: connections(), ...stats, groups: ctx.groups.stats() };
+  });
+
+  app.post<{ Params: { topic: string; group: string } }>("/api/v1/topics/:topic/groups/:group/retry", async (req) => {
+    const who = await caller(req);
+    const body = parse(retryBodySchema, req.body ?? {});
+    const group = parse(groupNameSchema, req.params.group);
+    if (topicOf(req.params.topic).kind === "dead") {
+      throw new HeraldError("BAD_REQUEST", "a dead-letter topic has no consumer groups");
+    }
+    if (!who.admin) throw new HeraldError("FORBIDDEN", "retrying dead letters is for admins");
+    const to = body.to ?? Number.MAX_SAFE_INTEGER;
+    return { retried: await ctx.groups.retry(req.params.topic, group, body.from ?? 1, to) };
   });
 
   app.get("/metrics", async (_req, reply) => {

@@ -62,6 +62,10 @@ export type AuthArgs = z.infer<typeof authSchema>;
 
 /** HTTP `POST /api/v1/publish` takes the same body as the `publish` event. */
 export const httpPublishSchema = publishSchema;
+/** The body of `POST /api/v1/topics/:topic/groups/:group/retry`: a seq range of the dead-letter topic. */
+export const retryBodySchema = z.strictObject({ from: seq.optional(), to: seq.optional() });
+/** The group of that route's path. */
+export const groupNameSchema = name;
 /** The query of `GET /api/v1/topics/:topic/messages`: numbers arrive as strings. */
 export const historyQuerySchema = z.strictObject({
   before: z.coerce.number().pipe(seq).optional(),

@@ -195,6 +195,40 @@ describe("protocol: groups", () => {
     await fails(call(w, "subscribe", { topic: "dead:room:g6:poison", group: "again" }), "BAD_REQUEST");
   });
 
+  it("hands dead letters back to their group on the admin's retry, with no attempts made", async () => {
+    const w = await client("w", "g10");
+    const got = member(w, { ack: false });
+    await join(w, "room:g10", "r");
+    await pub(alice, "room:g10", "g10-ok");
+    await pub(alice, "room:g10", "g10-bad");
+    await eventually(() => got.length === 2, "both delivered");
+    await ackOne(w, got[0]!);
+    const deadline = ACK_TIMEOUT * (MAX_DELIVERIES + 3);
+    await eventually(async () => (await join(w, "room:g10", "r")).acked === 2, "dead-lettered", deadline);
+    const retry = (path: string, body?: unknown) =>
+      fetch(`${server.url}/api/v1/topics/${path}/retry`, {
+        method: "POST",
+        headers: { "x-herald-user": "admin", ...(body ? { "content-type": "application/json" } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+    const before = got.length;
+    const res = await retry("room:g10/groups/r", { from: 1, to: 1 });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { retried: 1 });
+    await eventually(() => got.length === before + 1, "the retried message");
+    const again = got[got.length - 1]!;
+    assert.deepEqual([again.seq, again.id, again.attempt], [2, "g10-bad", 1]);
+    await ackOne(w, again);
+    // Acked, it is finished again; a range with no dead letters retries nothing.
+    await sleep(ACK_TIMEOUT * 1.5);
+    assert.equal(got.length, before + 1, "not handed out again");
+    assert.deepEqual(await (await retry("room:g10/groups/r", { from: 5 })).json(), { retried: 0 });
+    assert.equal((await retry("room:g10/groups/none")).status, 404);
+    assert.equal((await retry("room:g10/groups/bad%20name")).status, 400);
+    assert.equal((await retry("nope/groups/r")).status, 400);
+    assert.equal((await retry("room:g10/groups/r", { from: 0 })).status, 400);
+  });
+
   it("hands out messages that share a key one at a time, in seq order", async () => {
     const a = await client("w", "g7-a");
     const b = await client("w", "g7-b");

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import type { Message } from "../../shared/protocol.js";
-import type { NewMessage, Store } from "./store.js";
+import type { GroupProgress, NewMessage, Store } from "./store.js";
 
 export interface StoreHarness {
   store: Store;
@@ -246,6 +246,8 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
         [4],
       );
       assert.equal((await h.store.sweep({ olderThan: 0, maxMessages: 2, live: () => false })).messages, 0);
+      assert.equal(await h.store.published("alice", "k2"), undefined, "a tombstone is no message");
+      assert.equal((await h.store.published("alice", "k4"))?.seq, 4);
       // A retry of a removed message is still a duplicate, answered with its seq and ts.
       const store = await h.reopen();
       const retry = await store.append(msg("alice", "k2", "room:k"));
@@ -284,9 +286,13 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       const bob = { user: "bob", clientId: "b1" };
       for (let i = 0; i < 4; i++) await store.append(msg("alice", `g${i}`, "room:g"));
       const first = await store.joinGroup(alice, "room:g", "w", 2);
-      assert.deepEqual(first, { head: 4, created: true, progress: { acked: 1, done: [], attempts: [] } });
+      assert.deepEqual(first, { head: 4, created: true, progress: { acked: 1, done: [], attempts: [], retried: [] } });
       const second = await store.joinGroup(bob, "room:g", "w", 1);
-      assert.deepEqual(second, { head: 4, created: false, progress: { acked: 1, done: [], attempts: [] } });
+      assert.deepEqual(second, {
+        head: 4,
+        created: false,
+        progress: { acked: 1, done: [], attempts: [], retried: [] },
+      });
       assert.deepEqual((await store.joinGroup(bob, "room:g", "fresh")).progress.acked, 4);
       await store.subscribe(alice, "room:g");
       assert.deepEqual(await store.subscriptions(alice), [
@@ -310,15 +316,20 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
     it("writes a group's progress as its source gives it at commit time, and keeps it", async () => {
       const h = await open();
       await h.store.joinGroup(alice, "room:p", "w");
-      let progress = { acked: 0, done: [] as [number, number][], attempts: [] as [number, number][] };
+      let progress: GroupProgress = { acked: 0, done: [], attempts: [], retried: [] };
       const source = () => progress;
       const saved = h.store.saveGroup("room:p", "w", source);
-      progress = { acked: 2, done: [[4, 6]], attempts: [[3, 2]] };
+      progress = { acked: 2, done: [[4, 6]], attempts: [[3, 2]], retried: [1] };
       await saved;
       const store = await h.reopen();
-      assert.deepEqual((await store.groups())[0]!.progress, { acked: 2, done: [[4, 6]], attempts: [[3, 2]] });
+      assert.deepEqual((await store.groups())[0]!.progress, {
+        acked: 2,
+        done: [[4, 6]],
+        attempts: [[3, 2]],
+        retried: [1],
+      });
       // A lazy save is written before anything reads memberships.
-      progress = { acked: 7, done: [], attempts: [] };
+      progress = { acked: 7, done: [], attempts: [], retried: [] };
       store.saveGroupLater("room:p", "w", source);
       assert.deepEqual(await store.subscriptions(alice), [{ topic: "room:p", acked: 7, group: "w" }]);
     });
@@ -327,7 +338,7 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       const h = await open();
       const { message: original } = await h.store.append(msg("alice", "d1", "room:d"));
       await h.store.joinGroup(alice, "room:d", "w", 1);
-      const progress = { acked: 1, done: [] as [number, number][], attempts: [] as [number, number][] };
+      const progress: GroupProgress = { acked: 1, done: [], attempts: [], retried: [] };
       const group = { topic: "room:d", group: "w", progress: () => progress };
       const dead = await h.store.deadLetter(msg("alice", "d1", "dead:room:d:w", original.payload), group);
       const again = await h.store.deadLetter(msg("alice", "d1", "dead:room:d:w", original.payload), group);
@@ -335,6 +346,8 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       // The original id is still deduplicated against the original message only.
       const retry = await h.store.append(msg("alice", "d1", "room:d"));
       assert.deepEqual([retry.duplicate, retry.message.topic, retry.message.seq], [true, "room:d", 1]);
+      assert.deepEqual(await h.store.published("alice", "d1"), original);
+      assert.equal(await h.store.published("alice", "nope"), undefined);
       const store = await h.reopen();
       assert.equal((await store.groups())[0]!.progress.acked, 1);
       assert.deepEqual(

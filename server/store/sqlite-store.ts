@@ -542,7 +542,8 @@ export class SqliteStore implements Store {
   }
 
   private putProgress(topic: string, group: string, p: GroupProgress): void {
-    this.stmt.putGroup.run(topic, group, p.acked, JSON.stringify({ done: p.done, attempts: p.attempts }));
+    const rest: Omit<GroupProgress, "acked"> = { done: p.done, attempts: p.attempts, retried: p.retried };
+    this.stmt.putGroup.run(topic, group, p.acked, JSON.stringify(rest));
   }
 
   private markDirty(topic: string, group: string, progress: ProgressSource): void {
@@ -565,6 +566,7 @@ export class SqliteStore implements Store {
         acked: from === undefined ? head : Math.min(from - 1, head),
         done: [],
         attempts: [],
+        retried: [],
       };
       this.putProgress(topic, group, progress);
       return { head, created: true, progress };
@@ -701,6 +703,13 @@ export class SqliteStore implements Store {
     return this.durable.get(topic) ?? 0;
   }
 
+  async published(from: string, id: string): Promise<Message | undefined> {
+    const row = this.stmt.findById.get(from, id);
+    // Below the floor it is a tombstone (or not yet durable above the durable head).
+    if (!row || row.seq < this.floor(row.topic) || row.seq > (this.durable.get(row.topic) ?? 0)) return undefined;
+    return toMessage(row);
+  }
+
   subscriptions(client: ClientKey): Promise<{ topic: string; acked: number; group?: string }[]> {
     // A write, so that it comes after every ack queued before it (a REPLACED connection's).
     return this.write(() => {
@@ -801,8 +810,8 @@ function migrate(db: Database.Database): void {
 }
 
 function toProgress(row: { acked: number; progress: string }): GroupProgress {
-  const { done, attempts } = JSON.parse(row.progress) as Omit<GroupProgress, "acked">;
-  return { acked: row.acked, done, attempts };
+  const { done, attempts, retried } = JSON.parse(row.progress) as Omit<GroupProgress, "acked">;
+  return { acked: row.acked, done, attempts, retried };
 }
 
 function toMessage(row: MessageRow): Message {

@@ -72,6 +72,8 @@ export interface GroupProgress {
   done: [number, number][];
   /** [seq, attempts] of unfinished messages that were redelivered, so that a restart keeps counting. */
   attempts: [number, number][];
+  /** Dead-lettered seqs handed back to the group (HTTP retry) and not finished again. */
+  retried: number[];
 }
 
 /** Where a group's progress is read when it is written: at commit time, so that writes coalesce. */
@@ -106,6 +108,8 @@ export interface Store {
   history(topic: string, query: HistoryQuery): Promise<Message[]>;
   /** The highest durable seq of the topic; 0 for a topic never written. */
   head(topic: string): Promise<number>;
+  /** The message `from` published as `id`, unless retention removed it; dead letters are not looked at. */
+  published(from: string, id: string): Promise<Message | undefined>;
 
   /** Registers the client; `first` is true on its first connection ever (or since it was swept). */
   touchClient(client: ClientKey, now: number): Promise<{ first: boolean }>;
