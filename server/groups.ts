@@ -141,6 +141,7 @@ export class Groups {
     private readonly log: Logger,
   ) {
     store.onDurable((messages) => this.fanOut(messages));
+    metrics.watchGroups(() => this.stats());
   }
 
   /** Loads every group at start: a group with no live member still holds its backlog. */
@@ -391,10 +392,12 @@ export class Groups {
     Promise.all([this.store.read(group.topic, from, room), this.store.head(group.topic)]).then(
       ([batch, head]) => {
         group.reading = false;
-        if (group.ended || group.next !== from) return;
         group.head = Math.max(group.head, head);
+        // Its members may have gone while it read; the next one reads again.
+        const member = this.started(group);
+        if (group.ended || group.next !== from || !member) return;
         const firstSeq = batch.length > 0 ? batch[0]!.seq : head + 1;
-        if (firstSeq > from + 1) this.gap(group, from + 1, firstSeq - 1);
+        if (firstSeq > from + 1) this.gap(group, member, from + 1, firstSeq - 1);
         for (const m of batch) this.queue(group, m);
         if (batch.length > 0) group.next = batch[batch.length - 1]!.seq;
         this.dispatch(group);
@@ -409,10 +412,8 @@ export class Groups {
 
   /**
    * PROTOCOL: a gap in a group goes to one member, and the group's cursor moves past it at once.
-   * Only groups with a started member read (pump), so there is one to tell.
    */
-  private gap(group: Group, from: number, to: number): void {
-    const member = this.started(group)!;
+  private gap(group: Group, member: Member, from: number, to: number): void {
     member.session.socket.emit("gap", { topic: group.topic, from, to, group: group.name });
     group.next = to;
     group.done.addRange(from, to);

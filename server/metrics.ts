@@ -66,4 +66,18 @@ export class Metrics {
     client.collectDefaultMetrics({ register: this.registry, prefix: "herald_process_" });
     store.onCommit((seconds) => this.commitSeconds.observe(seconds));
   }
+
+  /** The consumer groups' backlogs (PROTOCOL.md "Groups"), read from groups.ts when scraped. */
+  watchGroups(stats: () => { topic: string; group: string; lag: number }[]): void {
+    new client.Gauge({
+      name: "herald_group_backlog",
+      help: "Per consumer group: messages above its low-water mark not yet acked or dead-lettered",
+      labelNames: ["topic", "group"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const g of stats()) this.set({ topic: g.topic, group: g.group }, g.lag);
+      },
+    });
+  }
 }

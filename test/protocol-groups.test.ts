@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Message } from "../shared/protocol.js";
-import { type AnyReply, call, connectRecorded, eventually, fails, ok, pub, send } from "./conformance.js";
+import { type AnyReply, call, connectRecorded, eventually, fails, metric, ok, pub, send } from "./conformance.js";
 import { connect, type RawSocket, sleep, spawnServer, startServer, type TestServer, tempDir } from "./helpers.js";
 
 const ACK_TIMEOUT = 400;
@@ -283,6 +283,8 @@ describe("protocol: groups", () => {
     ).json()) as { groups: { topic: string; group: string; lag: number; members: number }[] };
     const g = stats.groups.find((s) => s.topic === "room:g8" && s.group === "b");
     assert.deepEqual(g && { lag: g.lag, members: g.members }, { lag: MAX_BACKLOG, members: 1 });
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    assert.equal(metric(text, "herald_group_backlog", { topic: "room:g8", group: "b" }), MAX_BACKLOG);
   });
 
   it("keeps a group and a plain subscription of one client apart; the group ends with its last member", async () => {
@@ -308,6 +310,27 @@ describe("protocol: groups", () => {
 });
 
 describe("protocol: groups across restarts", () => {
+  it("sends one member a gap for what retention removed, and moves the group past it at once", async () => {
+    const server = await startServer({ retentionMessages: 3 });
+    const pubber = await connect(server.url, { user: "alice", clientId: "p" });
+    const first = await connect(server.url, { user: "w", clientId: "gap-1" });
+    await join(first, "room:gap", "g");
+    first.close();
+    for (let i = 0; i < 10; i++) await pub(pubber, "room:gap", `gap-${i}`);
+    await server.herald.retention.sweep(); // keeps 8..10
+    const { socket, rec } = await connectRecorded(server.url, { user: "w", clientId: "gap-1" });
+    await eventually(() => rec.messages("room:gap").length === 3, "8, 9, 10");
+    assert.deepEqual(rec.of("gap"), [{ topic: "room:gap", from: 1, to: 7, group: "g" }]);
+    assert.deepEqual(
+      rec.messages("room:gap").map((m) => m.seq),
+      [8, 9, 10],
+    );
+    assert.equal((await join(socket, "room:gap", "g")).acked, 7, "past the gap before any ack");
+    socket.close();
+    pubber.close();
+    await server.close();
+  });
+
   it("keeps the progress across a restart: only what was not acked comes again", async () => {
     const dataDir = tempDir();
     let server = await startServer({ dataDir, maxInflight: 100 });
