@@ -69,6 +69,13 @@ export class Group {
    * `done`), unfinished again, in `front` until acked.
    */
   readonly revived: Set<number>;
+  /** The highest seq handed out, written with the progress. */
+  delivered: number;
+  /**
+   * `delivered` as a restart found it: unfinished messages up to it were handed out before the
+   * restart, so their next delivery is a redelivery (PROTOCOL: `attempt` 2 on the first one).
+   */
+  readonly deliveredBefore: number;
   readonly live: Member[] = [];
   /** Taken from the log, not yet handed out: `fresh[freshAt..]` in seq order. */
   fresh: Message[] = [];
@@ -100,6 +107,8 @@ export class Group {
     this.head = head;
     this.attempts = new Map(progress.attempts.filter(([seq]) => seq > progress.acked));
     this.revived = new Set(progress.retried);
+    this.delivered = progress.delivered;
+    this.deliveredBefore = progress.delivered;
   }
 
   /** Read at commit time by the store (store.ts ProgressSource), made once per group. */
@@ -108,6 +117,7 @@ export class Group {
     done: this.done.toJSON(),
     attempts: [...this.attempts],
     retried: [...this.revived],
+    delivered: this.delivered,
   });
 
   /** PROTOCOL: the messages above the low-water mark not yet acked or dead-lettered (and those retried). */
@@ -133,6 +143,8 @@ export interface GroupStats {
 
 export class Groups {
   private readonly byTopic = new Map<string, Map<string, Group>>();
+  /** Free slots a member needs before a turn hands it more (see pick). */
+  private readonly refill: number;
 
   constructor(
     private readonly store: Store,
@@ -140,6 +152,7 @@ export class Groups {
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {
+    this.refill = Math.max(1, Math.min(64, Math.floor(config.maxInflight / 4)));
     store.onDurable((messages) => this.fanOut(messages));
     metrics.watchGroups(() => this.stats());
   }
@@ -445,7 +458,7 @@ export class Groups {
         this.wait(group, entry.message, true);
         continue;
       }
-      const member = this.pick(group, entry.avoid);
+      const member = this.pick(group, entry.avoid, out);
       if (!member) break;
       group.front.delete(seq);
       this.lease(group, entry.message, member, deadline, out);
@@ -459,7 +472,7 @@ export class Groups {
           this.wait(group, message, false);
           continue;
         }
-        const member = this.pick(group, undefined);
+        const member = this.pick(group, undefined, out);
         if (!member) break;
         group.freshAt++;
         this.lease(group, message, member, deadline, out);
@@ -476,17 +489,24 @@ export class Groups {
       member.session.socket.emit("messages", batch);
       this.metrics.deliveries.inc(batch.length);
     }
+    // `delivered` moved: written with the next commit, or within the store's lazy delay.
+    if (out.size > 0) this.store.saveGroupLater(group.topic, group.name, group.progress);
     this.arm(group);
     this.pump(group);
   }
 
-  /** A member with room, round robin; `avoid` only when no other has room. */
-  private pick(group: Group, avoid: Member | undefined): Member | undefined {
+  /**
+   * A member with room, round robin; `avoid` only when no other has room. A member that is not in
+   * this turn's `out` yet needs `refill` free slots: under load each ack frees one, and refilled one
+   * at a time, every member got a `messages` emit of one or two messages per ack.
+   */
+  private pick(group: Group, avoid: Member | undefined, out: Map<Member, Message[]>): Member | undefined {
     const n = group.live.length;
     let fallback: Member | undefined;
     for (let i = 0; i < n; i++) {
       const member = group.live[(group.rr + i) % n]!;
-      if (member.held || member.inflight >= this.config.maxInflight) continue;
+      const room = this.config.maxInflight - member.inflight;
+      if (member.held || room <= 0 || (room < this.refill && !out.has(member))) continue;
       if (member === avoid) {
         fallback = member;
         continue;
@@ -498,7 +518,9 @@ export class Groups {
   }
 
   private lease(group: Group, message: Message, member: Member, deadline: number, out: Map<Member, Message[]>): void {
-    const attempt = (group.attempts.get(message.seq) ?? 0) + 1;
+    const made = group.attempts.get(message.seq) ?? (message.seq <= group.deliveredBefore ? 1 : 0);
+    const attempt = made + 1;
+    if (message.seq > group.delivered) group.delivered = message.seq;
     group.leases.set(message.seq, { message, member, attempt, deadline });
     if (message.key !== undefined) group.keys.set(message.key, message.seq);
     member.inflight++;
@@ -507,7 +529,19 @@ export class Groups {
       batch = [];
       out.set(member, batch);
     }
-    batch.push({ ...message, group: group.name, attempt });
+    // Built field by field: a spread of the stored message cost twice as much, per delivery.
+    const delivered: Message = {
+      id: message.id,
+      topic: message.topic,
+      seq: message.seq,
+      from: message.from,
+      ts: message.ts,
+      payload: message.payload,
+      group: group.name,
+      attempt,
+    };
+    if (message.key !== undefined) delivered.key = message.key;
+    batch.push(delivered);
   }
 
   /** A message whose key is held waits for it; `first` puts it before the others of its key. */

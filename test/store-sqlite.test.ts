@@ -154,7 +154,7 @@ describe("sqlite store - a database of the second layout (before groups)", () =>
       const dup = await store.append({ id: "m1", topic: "room:m", from: "alice", payload: 1, json: "1" });
       assert.deepEqual([dup.duplicate, dup.message.seq], [true, 1]);
       await store.joinGroup({ user: "w", clientId: "w1" }, "room:m", "g", 1);
-      const progress = () => ({ acked: 1, done: [], attempts: [], retried: [] });
+      const progress = () => ({ acked: 1, done: [], attempts: [], retried: [], delivered: 0 });
       const dead = await store.deadLetter(
         { id: "m1", topic: "dead:room:m:g", from: "alice", payload: "one", json: '"one"' },
         { topic: "room:m", group: "g", progress },

@@ -286,12 +286,16 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       const bob = { user: "bob", clientId: "b1" };
       for (let i = 0; i < 4; i++) await store.append(msg("alice", `g${i}`, "room:g"));
       const first = await store.joinGroup(alice, "room:g", "w", 2);
-      assert.deepEqual(first, { head: 4, created: true, progress: { acked: 1, done: [], attempts: [], retried: [] } });
+      assert.deepEqual(first, {
+        head: 4,
+        created: true,
+        progress: { acked: 1, done: [], attempts: [], retried: [], delivered: 0 },
+      });
       const second = await store.joinGroup(bob, "room:g", "w", 1);
       assert.deepEqual(second, {
         head: 4,
         created: false,
-        progress: { acked: 1, done: [], attempts: [], retried: [] },
+        progress: { acked: 1, done: [], attempts: [], retried: [], delivered: 0 },
       });
       assert.deepEqual((await store.joinGroup(bob, "room:g", "fresh")).progress.acked, 4);
       await store.subscribe(alice, "room:g");
@@ -316,10 +320,10 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
     it("writes a group's progress as its source gives it at commit time, and keeps it", async () => {
       const h = await open();
       await h.store.joinGroup(alice, "room:p", "w");
-      let progress: GroupProgress = { acked: 0, done: [], attempts: [], retried: [] };
+      let progress: GroupProgress = { acked: 0, done: [], attempts: [], retried: [], delivered: 0 };
       const source = () => progress;
       const saved = h.store.saveGroup("room:p", "w", source);
-      progress = { acked: 2, done: [[4, 6]], attempts: [[3, 2]], retried: [1] };
+      progress = { acked: 2, done: [[4, 6]], attempts: [[3, 2]], retried: [1], delivered: 6 };
       await saved;
       const store = await h.reopen();
       assert.deepEqual((await store.groups())[0]!.progress, {
@@ -327,9 +331,10 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
         done: [[4, 6]],
         attempts: [[3, 2]],
         retried: [1],
+        delivered: 6,
       });
       // A lazy save is written before anything reads memberships.
-      progress = { acked: 7, done: [], attempts: [], retried: [] };
+      progress = { acked: 7, done: [], attempts: [], retried: [], delivered: 0 };
       store.saveGroupLater("room:p", "w", source);
       assert.deepEqual(await store.subscriptions(alice), [{ topic: "room:p", acked: 7, group: "w" }]);
     });
@@ -338,7 +343,7 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       const h = await open();
       const { message: original } = await h.store.append(msg("alice", "d1", "room:d"));
       await h.store.joinGroup(alice, "room:d", "w", 1);
-      const progress: GroupProgress = { acked: 1, done: [], attempts: [], retried: [] };
+      const progress: GroupProgress = { acked: 1, done: [], attempts: [], retried: [], delivered: 0 };
       const group = { topic: "room:d", group: "w", progress: () => progress };
       const dead = await h.store.deadLetter(msg("alice", "d1", "dead:room:d:w", original.payload), group);
       const again = await h.store.deadLetter(msg("alice", "d1", "dead:room:d:w", original.payload), group);

@@ -164,8 +164,11 @@ export class SqliteStore implements Store {
   private queue: Write[] = [];
   /** Cursors of acks that asked for no reply, written by the next `writeLazy`. */
   private readonly lazyCursors = new Map<string, { user: string; clientId: string; topic: string; seq: number }>();
-  /** Groups whose progress changed, written by the next `writeLazy`: once per commit at most. */
-  private readonly dirtyGroups = new Map<string, { topic: string; group: string; progress: ProgressSource }>();
+  /**
+   * Groups whose progress changed, written by the next `writeLazy`: once per commit at most. Keyed
+   * by the group's progress source, which is one per group: no key is built per ack.
+   */
+  private readonly dirtyGroups = new Map<ProgressSource, { topic: string; group: string }>();
   private lazyTimer: NodeJS.Timeout | undefined;
   private flushScheduled = false;
   /** fdatasyncs under way, and committed batches not yet answered, oldest first. */
@@ -527,7 +530,7 @@ export class SqliteStore implements Store {
   private writeLazy(): void {
     for (const c of this.lazyCursors.values()) this.stmt.ackSub.run(c.seq, c.user, c.clientId, c.topic);
     this.lazyCursors.clear();
-    for (const g of this.dirtyGroups.values()) this.putProgress(g.topic, g.group, g.progress());
+    for (const [progress, g] of this.dirtyGroups) this.putProgress(g.topic, g.group, progress());
     this.dirtyGroups.clear();
   }
 
@@ -542,12 +545,17 @@ export class SqliteStore implements Store {
   }
 
   private putProgress(topic: string, group: string, p: GroupProgress): void {
-    const rest: Omit<GroupProgress, "acked"> = { done: p.done, attempts: p.attempts, retried: p.retried };
+    const rest: Omit<GroupProgress, "acked"> = {
+      done: p.done,
+      attempts: p.attempts,
+      retried: p.retried,
+      delivered: p.delivered,
+    };
     this.stmt.putGroup.run(topic, group, p.acked, JSON.stringify(rest));
   }
 
   private markDirty(topic: string, group: string, progress: ProgressSource): void {
-    this.dirtyGroups.set(`${topic}\u0000${group}`, { topic, group, progress });
+    if (!this.dirtyGroups.has(progress)) this.dirtyGroups.set(progress, { topic, group });
   }
 
   joinGroup(
@@ -567,6 +575,7 @@ export class SqliteStore implements Store {
         done: [],
         attempts: [],
         retried: [],
+        delivered: 0,
       };
       this.putProgress(topic, group, progress);
       return { head, created: true, progress };
@@ -810,8 +819,8 @@ function migrate(db: Database.Database): void {
 }
 
 function toProgress(row: { acked: number; progress: string }): GroupProgress {
-  const { done, attempts, retried } = JSON.parse(row.progress) as Omit<GroupProgress, "acked">;
-  return { acked: row.acked, done, attempts, retried };
+  const { done, attempts, retried, delivered } = JSON.parse(row.progress) as Omit<GroupProgress, "acked">;
+  return { acked: row.acked, done, attempts, retried, delivered };
 }
 
 function toMessage(row: MessageRow): Message {

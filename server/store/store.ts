@@ -62,8 +62,9 @@ export interface SweepLimits {
 }
 
 /**
- * A consumer group's durable progress (PROTOCOL.md "Groups"). What a group has in flight is not
- * written: after a restart every unfinished message above `acked` is handed out again.
+ * A consumer group's durable progress (PROTOCOL.md "Groups"). Its leases are not written: after a
+ * restart every unfinished message above `acked` is handed out again, those up to `delivered` as
+ * redeliveries.
  */
 export interface GroupProgress {
   /** The low-water mark: every seq up to it is acked or dead-lettered. */
@@ -74,6 +75,8 @@ export interface GroupProgress {
   attempts: [number, number][];
   /** Dead-lettered seqs handed back to the group (HTTP retry) and not finished again. */
   retried: number[];
+  /** The highest seq handed out so far. */
+  delivered: number;
 }
 
 /** Where a group's progress is read when it is written: at commit time, so that writes coalesce. */
