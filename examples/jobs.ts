@@ -1,21 +1,28 @@
 /**
- * Herald as a job queue: a worker subscribes durably and acks each job only once it is done; a
- * producer enqueues jobs. Stop the worker, enqueue more, start it again with the same clientId:
- * it gets every job it missed, after the last one it finished, and no job is done twice.
+ * Herald as a job queue: workers join the consumer group "invoicing" of the topic, so that each job
+ * goes to one of them, and each acks a job only once it is done; a producer enqueues jobs. Start as
+ * many workers as you like (each with its own --worker number): they share the jobs. Stop them all,
+ * enqueue more, start one again: it gets every job that was not done, and no finished job is done
+ * again. A job whose worker stopped in the middle of it is handed to another worker (`attempt` 2).
  *
  *   npm start                                          # the hub, in one shell
- *   node --import tsx examples/jobs.ts work            # the worker (subscribes durably); Ctrl-C
- *   node --import tsx examples/jobs.ts produce 20      # enqueue 20 jobs, worker running or not
- *   node --import tsx examples/jobs.ts work            # picks up where it stopped
+ *   node --import tsx examples/jobs.ts work            # a worker; Ctrl-C
+ *   node --import tsx examples/jobs.ts work --worker 2 # another one, in another shell
+ *   node --import tsx examples/jobs.ts produce 20      # enqueue 20 jobs, workers running or not
  *
- * Options: --url (default http://127.0.0.1:3000), --stop-after N (the worker stops after N jobs).
+ * Options: --url (default http://127.0.0.1:3000), --worker N (default 1), --stop-after N (the
+ * worker stops after N jobs).
  */
 import { parseArgs } from "node:util";
 import { HeraldClient } from "../shared/client/index.js";
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { url: { type: "string", default: "http://127.0.0.1:3000" }, "stop-after": { type: "string" } },
+  options: {
+    url: { type: "string", default: "http://127.0.0.1:3000" },
+    worker: { type: "string", default: "1" },
+    "stop-after": { type: "string" },
+  },
 });
 const [command, count] = positionals;
 const TOPIC = "room:jobs";
@@ -31,20 +38,26 @@ if (command === "produce") {
   await client.close();
 } else if (command === "work") {
   const stopAfter = Number(values["stop-after"] ?? Number.POSITIVE_INFINITY);
-  // The same clientId every run: the subscription and its cursor are durable on the server.
-  const client = new HeraldClient({ url: values.url, clientId: "invoice-worker-1", user: "worker" });
+  // One clientId per worker (two connections with one clientId replace each other). The group's
+  // position belongs to the group, so any worker of it goes on where the others stopped.
+  const client = new HeraldClient({ url: values.url, clientId: `invoice-worker-${values.worker}`, user: "worker" });
   const stop = () => void client.close().then(() => process.exit(0));
   client.connect();
   let done = 0;
-  await client.subscribe(TOPIC, async (job) => {
-    await new Promise((resolve) => setTimeout(resolve, 20)); // the work
-    console.log(`done: seq ${job.seq} ${JSON.stringify(job.payload)}`);
-    // Returning acks the job; a job whose handler did not return is delivered again.
-    if (++done >= stopAfter) setImmediate(stop);
-  });
+  await client.subscribe(
+    TOPIC,
+    async (job) => {
+      await new Promise((resolve) => setTimeout(resolve, 20)); // the work
+      const again = job.attempt !== undefined && job.attempt > 1 ? ` (attempt ${job.attempt})` : "";
+      console.log(`done: seq ${job.seq} ${JSON.stringify(job.payload)}${again}`);
+      // Returning acks the job; a job whose handler threw or did not return is handed out again.
+      if (++done >= stopAfter) stop(); // takes no further job; this one is acked as it returns
+    },
+    { group: "invoicing" },
+  );
   console.log("working; Ctrl-C to stop");
   process.once("SIGINT", stop);
 } else {
-  console.error("usage: examples/jobs.ts work [--stop-after N] | produce N   [--url URL]");
+  console.error("usage: examples/jobs.ts work [--worker N] [--stop-after N] | produce N   [--url URL]");
   process.exit(2);
 }

@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Message } from "../shared/protocol.js";
-import { ROOT, sleep, startServer, type TestServer } from "./helpers.js";
+import { connect, ROOT, sleep, startServer, type TestServer } from "./helpers.js";
 
 const MAIN = path.join(ROOT, "server/cli/main.ts");
 
@@ -62,6 +62,7 @@ describe("cli - usage", () => {
       assert.equal(runs[i]!.code, 0, runs[i]!.stderr);
       assert.match(runs[i]!.stdout, new RegExp(word));
     }
+    assert.match(runs[2]!.stdout, /--group NAME/);
   });
 
   it("an unknown command, a missing one, a bad flag and bad JSON exit 2 with a message", async () => {
@@ -173,5 +174,83 @@ describe("cli - against a live server", () => {
       [4],
     );
     assert.equal(await acked(), 4);
+  });
+});
+
+describe("cli - sub --group", () => {
+  let server: TestServer;
+  before(async () => {
+    // A small window makes the server spread a burst over both members.
+    server = await startServer({ maxInflight: 2 });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it("members share the messages, one line each with group and attempt; what was printed is acked", async () => {
+    const topic = "room:cli-jobs";
+    const url = server.url;
+    const members: ReturnType<typeof start>[] = [];
+    const member = (user: string) => {
+      const m = start(["sub", topic, "--group", "workers", "--url", url, "--user", user]);
+      members.push(m);
+      return m;
+    };
+    const a = member("worker-a");
+    const b = member("worker-b");
+    const socket = await connect(url, { user: "shop" });
+    try {
+      // PROTOCOL: presence counts group members; both are in once both are listed.
+      await waitFor("both members", async () => {
+        const reply = await socket.emitWithAck("presence", { topic });
+        return reply.ok && reply.users.length === 2;
+      });
+      const publish = (n: number) => socket.emitWithAck("publish", { id: `cli-job-${n}`, topic, payload: { job: n } });
+      const N = 20;
+      for (const reply of await Promise.all(Array.from({ length: N }, (_, i) => publish(i + 1)))) {
+        assert.ok(reply.ok);
+      }
+      const printed = () => [...a.lines, ...b.lines].map((l) => JSON.parse(l) as Message);
+      await waitFor(`${N} lines`, () => printed().length >= N);
+      await sleep(300);
+      assert.deepEqual(
+        printed()
+          .map((m) => m.seq)
+          .sort((x, y) => x - y),
+        Array.from({ length: N }, (_, i) => i + 1),
+        "each message printed once, by one member",
+      );
+      assert.ok(a.lines.length > 0 && b.lines.length > 0, `both printed (${a.lines.length} and ${b.lines.length})`);
+      for (const m of printed()) {
+        assert.deepEqual([m.topic, m.group, m.attempt, m.payload], [topic, "workers", 1, { job: m.seq }]);
+      }
+
+      // One member stops: the other takes everything; a new member gets nothing already printed.
+      a.child.kill("SIGINT");
+      const ended = await a.done;
+      assert.equal(ended.code, 0, ended.stderr);
+      const before = b.lines.length;
+      assert.ok((await publish(N + 1)).ok);
+      await waitFor("the next message on the other member", () => b.lines.length === before + 1);
+      b.child.kill("SIGINT");
+      assert.equal((await b.done).code, 0);
+      const c = member("worker-c");
+      await waitFor("the new member", async () => {
+        const reply = await socket.emitWithAck("presence", { topic });
+        return reply.ok && reply.users.includes("worker-c");
+      });
+      assert.ok((await publish(N + 2)).ok);
+      await waitFor("the new member's line", () => c.lines.length >= 1);
+      await sleep(300);
+      c.child.kill("SIGINT");
+      assert.equal((await c.done).code, 0);
+      assert.deepEqual(
+        c.lines.map((l) => (JSON.parse(l) as Message).seq),
+        [N + 2],
+      );
+    } finally {
+      socket.close();
+      for (const m of members) m.child.kill("SIGKILL");
+    }
   });
 });

@@ -22,9 +22,12 @@ Commands:
   serve               run a Herald server
   pub TOPIC JSON      publish a message and print the reply
   sub TOPIC           print messages as JSON lines until Ctrl-C (durable: resumes where it stopped)
+  sub TOPIC --group NAME
+                      the same as a member of a consumer group: the members share the messages
   history TOPIC       print stored messages as JSON lines
 
-Topics: room:<name>, user:<id> (a user's inbox), broadcast.
+Topics: room:<name>, user:<id> (a user's inbox), broadcast, dead:<topic>:<group> (a group's
+dead letters).
 Run "herald COMMAND --help" for the options of a command.`;
 
 async function main(argv: string[]): Promise<number> {

@@ -12,9 +12,13 @@
  *
  * socket.io's own reconnection is off: each attempt is a fresh socket made here, so that the
  * backoff, the resend of the outbox and the re-subscribe all follow from this one state machine.
- * After every connect: re-subscribe (the server resumes durable subscriptions by itself, so this
- * is a no-op there, but it confirms each topic's position), then resend the outbox in order with
- * the same ids (the server deduplicates), then whatever else waited for a connection.
+ * After every connect: re-subscribe (the server resumes durable subscriptions and group
+ * memberships by itself, so this is a no-op there, but it confirms each stream's position), then
+ * resend the outbox in order with the same ids (the server deduplicates), then whatever else
+ * waited for a connection.
+ *
+ * Streams are keyed by (topic, group?): a plain subscription and a group membership of one topic
+ * are independent (PROTOCOL.md "Groups"), and one `messages` batch may feed several of them.
  */
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { type Err, HeraldError, isErrorCode } from "../errors.js";
@@ -29,11 +33,19 @@ import type {
   ServerToClientEvents,
   SignalEvent,
 } from "../protocol.js";
-import type { PublishArgs } from "../schemas.js";
+import type { AckArgs, PublishArgs } from "../schemas.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { Emitter } from "./emitter.js";
+import { GroupSubscription } from "./group-subscription.js";
 import { MemoryOutboxStorage, Outbox, type OutboxStorage, type PendingPublish } from "./outbox.js";
-import { type MessageHandler, type SubscribeOptions, Subscription, type SubscriptionHost } from "./subscription.js";
+import { PlainSubscription } from "./plain-subscription.js";
+import {
+  type MessageHandler,
+  type SubscribeOptions,
+  type Subscription,
+  type SubscriptionHost,
+  streamKey,
+} from "./subscription.js";
 
 export type ClientState = "disconnected" | "connecting" | "connected" | "closed";
 
@@ -50,7 +62,7 @@ export type HeraldClientEvents = {
   error: (err: HeraldError) => void;
   signal: (signal: SignalEvent) => void;
   presence: (presence: PresenceEvent) => void;
-  /** Retention removed messages of a subscribed topic before this client got them. */
+  /** Retention removed messages of a subscribed topic (or of a group, with `group`) before this client got them. */
   gap: (gap: GapEvent) => void;
   /** The outbox changed; the argument is what `pending()` returns now. */
   pending: (list: PendingPublish[]) => void;
@@ -118,7 +130,10 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly backoff: Backoff;
   private readonly outbox: Outbox;
-  /** One per topic; also for streams the server resumed before the application subscribed again. */
+  /**
+   * One per stream, by streamKey(topic, group); also for streams the server resumed before the
+   * application subscribed again.
+   */
   private readonly subs = new Map<string, Subscription>();
   private readonly calls = new Set<Call>();
   /** One-way publishes made while offline, sent on the next connect. */
@@ -132,7 +147,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     this.backoff = new Backoff(options.backoff);
     this.outbox = new Outbox(options.outbox ?? new MemoryOutboxStorage(), () => this.emit("pending", this.pending()));
     this.host = {
-      sendAck: (topic, seq) => this.sendAck(topic, seq),
+      sendAck: (args, answered) => this.sendAck(args, answered),
       gapProcessed: (gap) => this.emit("gap", gap),
       handlerFailed: (err) => this.emit("error", err),
       unsubscribe: (sub) => this.removeSubscription(sub),
@@ -180,17 +195,41 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
 
   /**
    * Subscribes `handler` to a topic; resolves once the server confirmed it. Messages are handed
-   * over in seq order, one at a time, each processed exactly once; see subscription.ts.
+   * over in seq order, one at a time, each processed exactly once; see plain-subscription.ts.
+   * With `group`, joins that consumer group of the topic instead: each message goes to one member
+   * and is acked by itself once its handler resolved; see group-subscription.ts.
    */
+  subscribe(
+    topic: string,
+    handler: MessageHandler,
+    options?: SubscribeOptions & { group?: undefined },
+  ): Promise<PlainSubscription>;
+  subscribe(
+    topic: string,
+    handler: MessageHandler,
+    options: SubscribeOptions & { group: string },
+  ): Promise<GroupSubscription>;
+  subscribe(topic: string, handler: MessageHandler, options?: SubscribeOptions): Promise<Subscription>;
   subscribe(topic: string, handler: MessageHandler, options: SubscribeOptions = {}): Promise<Subscription> {
     if (this._state === "closed") return Promise.reject(closedError());
-    let sub = this.subs.get(topic);
+    const { group, concurrency } = options;
+    if (concurrency !== undefined && !(Number.isSafeInteger(concurrency) && concurrency >= 1)) {
+      return Promise.reject(new HeraldError("BAD_REQUEST", "concurrency must be a whole number of at least 1"));
+    }
+    if (concurrency !== undefined && concurrency > 1 && group === undefined) {
+      return Promise.reject(
+        new HeraldError("BAD_REQUEST", "concurrency above 1 needs a group: a plain subscription is processed in order"),
+      );
+    }
+    const key = streamKey(topic, group);
+    let sub = this.subs.get(key);
     if (sub?.attached) {
-      return Promise.reject(new HeraldError("BAD_REQUEST", `already subscribed to ${topic} on this client`));
+      const what = group === undefined ? topic : `${topic} in group ${group}`;
+      return Promise.reject(new HeraldError("BAD_REQUEST", `already subscribed to ${what} on this client`));
     }
     if (!sub || sub.state === "unsubscribed") {
-      sub = new Subscription(topic, this.host);
-      this.subs.set(topic, sub);
+      sub = newStream(topic, group, this.host);
+      this.subs.set(key, sub);
     }
     const confirmed = sub.attach(handler, options);
     if (this.socket && this._state === "connected") this.sendSubscribe(this.socket, sub);
@@ -223,17 +262,17 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
    */
   async close(): Promise<void> {
     if (this._state === "closed") return;
-    for (const sub of this.subs.values()) sub.stop("closed");
-    if (this.acksInFlight.size > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        Promise.allSettled([...this.acksInFlight.keys()]),
-        new Promise((resolve) => {
-          timer = setTimeout(resolve, CLOSE_ACK_WAIT_MS);
-        }),
-      ]);
-      clearTimeout(timer);
-    }
+    const subs = [...this.subs.values()];
+    for (const sub of subs) sub.stop("closed");
+    // A handler still running (close() called from inside one, say) acks what it finishes, and
+    // those acks are waited for too; a handler that never ends holds close() for the bound only.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise((resolve) => {
+      timer = setTimeout(resolve, CLOSE_ACK_WAIT_MS);
+    });
+    await Promise.race([Promise.all(subs.map((sub) => sub.settled())), bound]);
+    if (this.acksInFlight.size > 0) await Promise.race([Promise.allSettled([...this.acksInFlight.keys()]), bound]);
+    clearTimeout(timer);
     this.shutdown("closed");
   }
 
@@ -290,8 +329,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       if (socket === this.socket) this.onMessages(batch);
     });
     socket.on("gap", (gap) => {
-      if (socket !== this.socket || gap.group !== undefined) return;
-      this.stream(gap.topic).pushGap(gap);
+      if (socket === this.socket) this.stream(gap.topic, gap.group).pushGap(gap);
     });
     socket.on("signal", (signal) => {
       if (socket === this.socket) this.emit("signal", signal);
@@ -376,29 +414,29 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
 
   // ---- subscriptions -------------------------------------------------------------------------
 
-  /** The subscription of a topic; a handler-less one for a stream the server resumed by itself. */
-  private stream(topic: string): Subscription {
-    let sub = this.subs.get(topic);
+  /** The stream of a topic (and group); a handler-less one for a stream the server resumed by itself. */
+  private stream(topic: string, group: string | undefined): Subscription {
+    const key = streamKey(topic, group);
+    let sub = this.subs.get(key);
     if (!sub) {
-      // Held, not acked, until the application subscribes to the topic again; bounded by the
-      // server's in-flight window (PROTOCOL: Delivery 3).
-      sub = new Subscription(topic, this.host);
-      this.subs.set(topic, sub);
+      // Held, not acked, until the application subscribes to it again; bounded by the server's
+      // in-flight window (PROTOCOL: Delivery 3). A group's held messages go to another member
+      // after HERALD_ACK_TIMEOUT_MS: a process that no longer wants its membership unsubscribes.
+      sub = newStream(topic, group, this.host);
+      this.subs.set(key, sub);
     }
     return sub;
   }
 
+  /** PROTOCOL: one batch may mix topics and groups; each message goes to its own stream. */
   private onMessages(batch: Message[]): void {
-    for (const message of batch) {
-      if (message.group !== undefined) continue; // consumer groups are not part of this SDK yet
-      this.stream(message.topic).pushMessage(message);
-    }
+    for (const message of batch) this.stream(message.topic, message.group).pushMessage(message);
   }
 
   private sendSubscribe(socket: HeraldSocket, sub: Subscription): void {
     const args = sub.subscribeArgs();
     socket.emit("subscribe", args, (reply) => {
-      if (this.subs.get(sub.topic) !== sub) return;
+      if (this.subs.get(sub.key) !== sub) return;
       if (reply.ok) {
         // A reply from an older connection still tells the position; the new one re-sends anyway.
         sub.subscribed({ head: reply.head, acked: reply.acked }, args.from !== undefined);
@@ -406,30 +444,37 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       }
       const err = HeraldError.fromWire(reply.error);
       if (sub.state === "unsubscribed" || !sub.refused(err)) this.emit("error", err);
-      if (sub.state === "unsubscribed") this.subs.delete(sub.topic);
+      if (sub.state === "unsubscribed") this.subs.delete(sub.key);
     });
   }
 
   private async removeSubscription(sub: Subscription): Promise<void> {
     try {
-      await this.call("unsubscribe", { topic: sub.topic });
+      await this.call(
+        "unsubscribe",
+        sub.group === undefined ? { topic: sub.topic } : { topic: sub.topic, group: sub.group },
+      );
     } finally {
       // Messages that arrived before the reply are dropped with the held stream.
-      if (this.subs.get(sub.topic) === sub || !this.subs.get(sub.topic)?.attached) this.subs.delete(sub.topic);
+      if (this.subs.get(sub.key) === sub || !this.subs.get(sub.key)?.attached) this.subs.delete(sub.key);
     }
   }
 
-  private sendAck(topic: string, seq: number): boolean {
+  private sendAck(args: AckArgs, answered?: () => void): boolean {
     const socket = this.socket;
     if (!socket || this._state !== "connected") return false;
     let settle = () => {};
-    const answered = new Promise<void>((resolve) => {
+    const inFlight = new Promise<void>((resolve) => {
       settle = resolve;
     });
-    this.acksInFlight.set(answered, settle);
-    socket.emit("ack", { topic, seq }, () => {
-      this.acksInFlight.delete(answered);
+    this.acksInFlight.set(inFlight, settle);
+    socket.emit("ack", args, (reply) => {
+      this.acksInFlight.delete(inFlight);
       settle();
+      // PROTOCOL: an ack with a valid argument is always `ok`. UNAVAILABLE is a server shutting
+      // down, and the stream sends the ack again on the next connection; anything else is a bug.
+      if (reply.ok) answered?.();
+      else if (reply.error.code !== "UNAVAILABLE") this.emit("error", HeraldError.fromWire(reply.error));
     });
     return true;
   }
@@ -488,6 +533,10 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       }
     });
   }
+}
+
+function newStream(topic: string, group: string | undefined, host: SubscriptionHost): Subscription {
+  return group === undefined ? new PlainSubscription(topic, host) : new GroupSubscription(topic, group, host);
 }
 
 /** The schemas type a payload as "anything but undefined"; the server checks it, so the SDK need not. */

@@ -15,7 +15,9 @@ export type {
 } from "./client.js";
 export { HeraldClient, randomId } from "./client.js";
 export { Emitter } from "./emitter.js";
+export { GroupSubscription } from "./group-subscription.js";
 export type { OutboxStorage, PendingPublish } from "./outbox.js";
 export { MemoryOutboxStorage } from "./outbox.js";
+export { ACK_EVERY, PlainSubscription } from "./plain-subscription.js";
 export type { GapHandler, MessageHandler, SubscribeOptions, SubscriptionState } from "./subscription.js";
-export { ACK_EVERY, Subscription } from "./subscription.js";
+export { Subscription } from "./subscription.js";

@@ -1,30 +1,44 @@
 /**
- * One topic the client is subscribed to: its position (the last seq processed), a queue of what
- * has arrived and not yet been processed, and the acks. This is where the SDK turns the server's
- * at-least-once delivery into exactly-once processing (PROTOCOL.md "Delivery guarantees"):
- * - messages are handed to the handler strictly in seq order, one at a time, each after the
- *   previous handler call resolved;
- * - a message (or gap) at or below the last processed seq is a redelivery and is dropped
- *   (a message is identified by (topic, seq); ids are unique per publisher only);
- * - the ack is cumulative and is sent only for what the handler finished: once the queue runs dry,
- *   and on a long run every ACK_EVERY messages or ACK_INTERVAL_MS (checked between handler calls,
- *   no timers), so that the server's in-flight window and cursor keep moving under a slow handler.
+ * A stream this client takes part in (PROTOCOL.md "Delivery guarantees": a plain subscription to a
+ * topic, or a membership of a consumer group of a topic), as the application sees it. This file
+ * holds what both kinds share: the state machine, the handler, the queue of what has arrived and
+ * is not processed yet, and the workers that hand it to the handler. A subclass decides what the
+ * stream's deliveries mean, through four hooks:
+ * - `accept`: an arrival is new (queue it) or a redelivery (drop it, perhaps ack it again);
+ * - `begin` / `end`: an item goes to the handler, and what its outcome changes (position, acks);
+ * - `resumed` / `disconnected` / `idle` / `stopping`: the connection's and the queue's turns.
+ * plain-subscription.ts orders by seq and acks cumulatively; group-subscription.ts acks each
+ * message and takes redeliveries in any order.
  *
  * States (centrifuge-style, one setState): subscribing -> subscribed -> (connection lost)
  * subscribing -> subscribed ... -> unsubscribed.
  */
 import { HeraldError } from "../errors.js";
 import type { GapEvent, Message, SubscribeOk } from "../protocol.js";
+import type { AckArgs, SubscribeArgs } from "../schemas.js";
 import { Emitter } from "./emitter.js";
 
 export type MessageHandler = (message: Message) => void | Promise<void>;
 export type GapHandler = (gap: GapEvent) => void | Promise<void>;
 
 export interface SubscribeOptions {
-  /** Replay from this seq (PROTOCOL.md `subscribe` `from`); only on the first subscribe. */
+  /**
+   * Replay from this seq (PROTOCOL.md `subscribe` `from`); only on the first subscribe. With
+   * `group`, it counts only on the subscribe that creates the group.
+   */
   from?: number;
   /** Called, in order with the messages, when retention removed messages before they were received. */
   onGap?: GapHandler;
+  /**
+   * Join this consumer group of the topic instead of subscribing on one's own (PROTOCOL.md
+   * "Groups"): each message goes to one member, and each is acked once its handler resolved.
+   */
+  group?: string;
+  /**
+   * With `group`: how many messages the handler may be processing at once. A plain subscription
+   * is processed in seq order, one at a time. @default 1
+   */
+  concurrency?: number;
 }
 
 export type SubscriptionState = "subscribing" | "subscribed" | "unsubscribed";
@@ -35,8 +49,11 @@ export type SubscriptionEvents = {
 
 /** What a subscription needs from its client. */
 export interface SubscriptionHost {
-  /** Sends a cumulative ack; false when there is no connection to send it on. */
-  sendAck(topic: string, seq: number): boolean;
+  /**
+   * Sends an ack; false when there is no connection to send it on. `answered` runs once the
+   * server replied `ok` (the ack is then as durable as the server's durability demands).
+   */
+  sendAck(args: AckArgs, answered?: () => void): boolean;
   /** A gap was processed: the client's "gap" event. */
   gapProcessed(gap: GapEvent): void;
   /** A handler threw: the client's "error" event. */
@@ -45,26 +62,23 @@ export interface SubscriptionHost {
   unsubscribe(sub: Subscription): Promise<void>;
 }
 
-/** Messages processed between two acks on a long run (well below the default window of 1024). */
-export const ACK_EVERY = 128;
-/** On a long run of slow handlers, the cursor lags at most about this much behind the handler. */
-export const ACK_INTERVAL_MS = 200;
+export type MessageItem = { kind: "message"; message: Message };
+export type Item = MessageItem | { kind: "gap"; gap: GapEvent };
 
-type Item = { kind: "message"; message: Message } | { kind: "gap"; gap: GapEvent };
+/** The client's key of a stream: a topic and a group are independent streams (PROTOCOL.md "Groups"). */
+export function streamKey(topic: string, group: string | undefined): string {
+  // Group names have no "|" (PROTOCOL.md names), so the first "|" ends the group part.
+  return `${group ?? ""}|${topic}`;
+}
 
-export class Subscription extends Emitter<SubscriptionEvents> {
+export abstract class Subscription extends Emitter<SubscriptionEvents> {
   private _state: SubscriptionState = "subscribing";
-  /** The last seq processed (handed to the handler and resolved, or passed by a gap). */
-  private processed = 0;
-  /** The highest seq queued; what arrives at or below it again is a redelivery. */
-  private queuedUpTo = 0;
-  private readonly queue: Item[] = [];
-  private draining = false;
-  /** The last ack sent on the current connection, and when. */
-  private ackSent = 0;
-  private ackSentAt = 0;
-  /** A redelivery was dropped: ack again even if nothing new was processed. */
-  private needAck = false;
+  /** What has arrived and is waiting for a worker, in arrival order. */
+  protected readonly queue: Item[] = [];
+  /** How many workers may hand items to the handler at once. */
+  protected concurrency = 1;
+  private workers = 0;
+  private readonly settledWaiters: (() => void)[] = [];
   /** Processing waits for the first reply to `subscribe` (which tells the position). */
   private ready = false;
   private handler: MessageHandler | undefined;
@@ -76,7 +90,9 @@ export class Subscription extends Emitter<SubscriptionEvents> {
 
   constructor(
     readonly topic: string,
-    private readonly host: SubscriptionHost,
+    /** The consumer group, for a group membership. */
+    readonly group: string | undefined,
+    protected readonly host: SubscriptionHost,
   ) {
     super();
   }
@@ -85,19 +101,22 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     return this._state;
   }
 
-  /** The last seq the handler finished (or a gap passed). */
-  get position(): number {
-    return this.processed;
-  }
-
   /** Whether the application attached a handler (a stream the server resumed may arrive before that). */
   get attached(): boolean {
     return this.handler !== undefined;
   }
 
+  /** The client's key of this stream. */
+  get key(): string {
+    return streamKey(this.topic, this.group);
+  }
+
   /** The `subscribe` argument to send now. */
-  subscribeArgs(): { topic: string; from?: number } {
-    return this.pendingFrom === undefined ? { topic: this.topic } : { topic: this.topic, from: this.pendingFrom };
+  subscribeArgs(): SubscribeArgs {
+    const args: SubscribeArgs = { topic: this.topic };
+    if (this.group !== undefined) args.group = this.group;
+    if (this.pendingFrom !== undefined) args.from = this.pendingFrom;
+    return args;
   }
 
   /** The application's subscribe: resolves once the server confirmed it. */
@@ -113,26 +132,15 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   /** The server answered `subscribe`. */
   subscribed(reply: SubscribeOk, sentFrom: boolean): void {
     if (this._state === "unsubscribed") return;
-    if (sentFrom) {
-      // PROTOCOL: `subscribe` with `from` drops the in-flight window and delivery starts again at
-      // `from`; the reply comes before those messages, so whatever is queued now is stale.
-      this.queue.length = 0;
-      this.processed = reply.acked;
-      this.queuedUpTo = reply.acked;
-      this.pendingFrom = undefined;
-    } else {
-      // Without `from` the server keeps its cursor; it is never behind what the handler finished
-      // unless an ack was lost, and never ahead unless another connection of this client acked.
-      this.processed = Math.max(this.processed, reply.acked);
-    }
-    this.ackSent = reply.acked;
+    this.resumed(reply, sentFrom);
+    if (sentFrom) this.pendingFrom = undefined;
     this.ready = true;
     this.confirmed = true;
     this.setState("subscribed", "subscribed");
     const waiter = this.waiter;
     this.waiter = undefined;
     waiter?.resolve(this);
-    void this.drain();
+    this.drain();
   }
 
   /** The server refused `subscribe`. The first refusal fails the application's subscribe. */
@@ -144,31 +152,20 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     return waiter !== undefined;
   }
 
-  /** The connection dropped: acks must be sent again on the next one. The queue keeps draining. */
+  /** The connection dropped: acks must be sent again on the next one. */
   connectionLost(): void {
-    this.ackSent = 0;
+    this.disconnected();
     if (this._state === "subscribed") this.setState("subscribing", "disconnected");
   }
 
-  /** A delivered message of this topic. */
+  /** A delivered message of this stream. */
   pushMessage(message: Message): void {
-    this.push(message.seq, { kind: "message", message });
+    this.push({ kind: "message", message });
   }
 
   /** PROTOCOL: Delivery 4, a gap comes before any later messages of its stream; it is queued with them. */
   pushGap(gap: GapEvent): void {
-    this.push(gap.to, { kind: "gap", gap });
-  }
-
-  /** Queues what reaches up to `upTo` unless it is done (acked again) or already queued (dropped). */
-  private push(upTo: number, item: Item): void {
-    if (upTo <= this.processed) {
-      this.needAck = true;
-    } else if (upTo > this.queuedUpTo) {
-      this.queuedUpTo = upTo;
-      this.queue.push(item);
-    }
-    void this.drain();
+    this.push({ kind: "gap", gap });
   }
 
   unsubscribe(): Promise<void> {
@@ -177,18 +174,46 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     return this.host.unsubscribe(this);
   }
 
+  /** Resolves once no handler call of this stream is running (close() waits for it, bounded). */
+  settled(): Promise<void> {
+    if (this.workers === 0) return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
+  }
+
   /** Stops processing: nothing more is handed to the handler. */
   stop(reason: string, err?: unknown): void {
-    // What the handler finished is acked before the end (close() waits for these acks), so a
-    // worker that stops between two acks is not handed its finished work again.
-    if (this._state !== "unsubscribed") this.flushAck();
+    if (this._state !== "unsubscribed") this.stopping();
     this.queue.length = 0;
     this.handler = undefined;
     this.setState("unsubscribed", reason);
     const waiter = this.waiter;
     this.waiter = undefined;
-    waiter?.reject(err ?? new HeraldError("UNAVAILABLE", `subscription to ${this.topic} ended: ${reason}`));
+    waiter?.reject(err ?? new HeraldError("UNAVAILABLE", `subscription to ${this.describe()} ended: ${reason}`));
   }
+
+  // ---- what a kind of stream decides ----------------------------------------------------------
+
+  /** An arrival: true queues it; false drops it as a redelivery. */
+  protected abstract accept(item: Item): boolean;
+  /** A worker took the item from the queue: false skips it instead of handing it over. */
+  protected abstract begin(item: Item): boolean;
+  /** The handler (or onGap) is done with the item: `ok` is false when it threw. */
+  protected abstract end(item: Item, ok: boolean): void;
+  /** The server answered a subscribe on this connection, with the stream's position. */
+  protected abstract resumed(reply: SubscribeOk, sentFrom: boolean): void;
+  /** The connection dropped. */
+  protected abstract disconnected(): void;
+  /** No worker is busy and nothing can be started now. */
+  protected idle(): void {}
+  /** The stream is about to stop (unsubscribe, close, refusal). */
+  protected stopping(): void {}
+
+  /** The stream in words, for errors: "room:a", or "room:a (group workers)". */
+  protected describe(): string {
+    return this.group === undefined ? this.topic : `${this.topic} (group ${this.group})`;
+  }
+
+  // ---- the machinery ---------------------------------------------------------------------------
 
   private setState(to: SubscriptionState, reason: string): void {
     const from = this._state;
@@ -197,57 +222,56 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     this.emit("state", { from, to, reason });
   }
 
-  private async drain(): Promise<void> {
-    if (this.draining || !this.ready) return;
-    this.draining = true;
-    let sinceAck = 0;
+  private push(item: Item): void {
+    // A stopped stream only waits for its removal; what comes meanwhile is for no one.
+    if (this._state === "unsubscribed") return;
+    if (this.accept(item)) this.queue.push(item);
+    this.drain();
+  }
+
+  /** Starts workers up to `concurrency` while there is work and a handler. */
+  protected drain(): void {
+    if (!this.ready) return;
+    while (this.workers < this.concurrency && this.queue.length > 0 && this.handler) {
+      this.workers++;
+      void this.work();
+    }
+    if (this.workers === 0) this.idle();
+  }
+
+  private async work(): Promise<void> {
     try {
       for (;;) {
-        const item = this.queue.shift();
         const handler = this.handler;
-        if (!item || !handler) break;
-        if (item.kind === "gap") {
-          if (item.gap.to <= this.processed) continue;
-          await this.call(() => this.onGap?.(item.gap));
-          this.processed = item.gap.to;
-          this.host.gapProcessed(item.gap);
-        } else {
-          const { message } = item;
-          if (message.seq <= this.processed) continue;
-          await this.call(() => handler(message));
-          this.processed = message.seq;
-        }
-        if (++sinceAck >= ACK_EVERY || Date.now() - this.ackSentAt >= ACK_INTERVAL_MS) {
-          this.flushAck();
-          sinceAck = 0;
-        }
+        if (!handler) break;
+        const item = this.queue.shift();
+        if (!item) break;
+        if (!this.begin(item)) continue;
+        this.end(item, await this.handle(item, handler));
       }
     } finally {
-      this.draining = false;
+      this.workers--;
     }
-    if (this._state !== "unsubscribed") this.flushAck();
+    if (this.workers === 0) {
+      for (const resolve of this.settledWaiters.splice(0)) resolve();
+      this.idle();
+    }
   }
 
   /**
-   * Runs a handler. One that throws is reported on the client's "error" event and its message
-   * counts as processed: stalling the topic forever would be worse, and retrying is the handler's
-   * own business.
+   * Runs the handler of an item. One that throws is reported on the client's "error" event; what
+   * that means for the message (processed anyway, or redelivered) is the subclass's `end`.
    */
-  private async call(fn: () => void | Promise<void>): Promise<void> {
+  private async handle(item: Item, handler: MessageHandler): Promise<boolean> {
+    let ok = true;
     try {
-      await fn();
+      if (item.kind === "message") await handler(item.message);
+      else await this.onGap?.(item.gap);
     } catch (cause) {
-      this.host.handlerFailed(new HeraldError("INTERNAL", `a handler of ${this.topic} threw`, { cause }));
+      ok = false;
+      this.host.handlerFailed(new HeraldError("INTERNAL", `a handler of ${this.describe()} threw`, { cause }));
     }
-  }
-
-  /** Never beyond what the handler finished: the ack says "processed", not "received". */
-  private flushAck(): void {
-    if (this.processed === 0 || !(this.processed > this.ackSent || this.needAck)) return;
-    if (this.host.sendAck(this.topic, this.processed)) {
-      this.ackSent = this.processed;
-      this.ackSentAt = Date.now();
-      this.needAck = false;
-    }
+    if (item.kind === "gap") this.host.gapProcessed(item.gap);
+    return ok;
   }
 }
