@@ -237,13 +237,16 @@ export class Groups {
 
   /**
    * `ack` with `group`: the first ack of a delivered, unfinished message finishes it; any other is
-   * ok and changes nothing. Resolves once the progress is durable (`lazy`: no reply is awaited).
+   * ok and changes nothing. Resolves once the progress is durable (`lazy`: no reply is awaited),
+   * also for a repeated ack: the first may have asked for no reply, and an SDK that lost the
+   * answer to its ack sends it again to learn that the progress is kept.
    */
   async ack(session: Session, topic: string, name: string, seq: number, lazy: boolean): Promise<void> {
     const group = session.members.get(memberKey(topic, name))?.group;
+    if (!group) return;
     // Delivered and unfinished: leased now, or waiting for its redelivery.
-    if (!group || !(group.leases.has(seq) || (group.front.has(seq) && group.attempts.has(seq)))) return;
-    this.finish(group, seq);
+    if (group.leases.has(seq) || (group.front.has(seq) && group.attempts.has(seq))) this.finish(group, seq);
+    else if (lazy) return;
     if (lazy) this.store.saveGroupLater(group.topic, group.name, group.progress);
     else await this.store.saveGroup(group.topic, group.name, group.progress);
   }
@@ -369,11 +372,12 @@ export class Groups {
   /** New durable messages [start, end) of the group's topic: taken live when it is caught up. */
   private take(group: Group, messages: Message[], start: number, end: number): void {
     const first = messages[start]!.seq;
-    group.head = Math.max(group.head, messages[end - 1]!.seq);
+    const last = messages[end - 1]!.seq;
+    group.head = Math.max(group.head, last);
     if (group.live.length === 0) return;
     if (!group.reading && group.next === first - 1 && group.buffered + end - start <= this.capacity(group)) {
       for (let i = start; i < end; i++) this.queue(group, messages[i]!);
-      group.next = group.head;
+      group.next = last;
       this.dispatch(group);
     } else {
       this.pump(group);
