@@ -244,8 +244,7 @@ export class Groups {
   async ack(session: Session, topic: string, name: string, seq: number, lazy: boolean): Promise<void> {
     const group = session.members.get(memberKey(topic, name))?.group;
     if (!group) return;
-    // Delivered and unfinished: leased now, or waiting for its redelivery.
-    if (group.leases.has(seq) || (group.front.has(seq) && group.attempts.has(seq))) this.finish(group, seq);
+    if (this.handedOut(group, seq)) this.finish(group, seq);
     else if (lazy) return;
     if (lazy) this.store.saveGroupLater(group.topic, group.name, group.progress);
     else await this.store.saveGroup(group.topic, group.name, group.progress);
@@ -295,6 +294,15 @@ export class Groups {
       this.scheduleDispatch(group);
     }
     return retried;
+  }
+
+  /**
+   * Handed out and unfinished: leased now, waiting for its redelivery, or handed out before a
+   * restart and not yet again (its member may ack it on reconnecting, before it comes again).
+   */
+  private handedOut(group: Group, seq: number): boolean {
+    if (group.leases.has(seq) || group.attempts.has(seq)) return true;
+    return seq <= group.deliveredBefore && !this.finished(group, seq);
   }
 
   private finished(group: Group, seq: number): boolean {
@@ -470,6 +478,10 @@ export class Groups {
     if (group.front.size === 0) {
       while (group.freshAt < group.fresh.length) {
         const message = group.fresh[group.freshAt]!;
+        if (message.seq <= group.acked || (group.done.size > 0 && group.done.has(message.seq))) {
+          group.freshAt++; // acked before its first hand-out here (see ack)
+          continue;
+        }
         const key = message.key;
         if (key !== undefined && group.keys.has(key)) {
           group.freshAt++;
@@ -586,11 +598,15 @@ export class Groups {
     if (group.keys.get(key) !== seq) return;
     group.keys.delete(key);
     const queue = group.waiting.get(key);
-    const next = queue?.shift();
-    if (!next) return;
-    group.waitingCount--;
-    if (queue!.length === 0) group.waiting.delete(key);
-    group.front.set(next.seq, { message: next });
+    if (!queue) return;
+    // The next unfinished one (an ack from before a restart may have finished one that waits).
+    let next: Message | undefined;
+    while ((next = queue.shift()) !== undefined) {
+      group.waitingCount--;
+      if (!this.finished(group, next.seq)) break;
+    }
+    if (queue.length === 0) group.waiting.delete(key);
+    if (next) group.front.set(next.seq, { message: next });
   }
 
   /** Not acked in time, or its member went away: handed on, or dead-lettered after the last attempt. */

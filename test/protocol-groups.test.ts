@@ -363,6 +363,38 @@ describe("protocol: groups across restarts", () => {
     await server.close();
   });
 
+  it("takes an ack of a message handed out before a restart before it comes again", async () => {
+    const dataDir = tempDir();
+    let server = await startServer({ dataDir });
+    const pubber = await connect(server.url, { user: "alice", clientId: "p" });
+    const w = await connect(server.url, { user: "w", clientId: "early" });
+    const got = member(w, { ack: false });
+    await join(w, "room:early", "g");
+    for (let i = 0; i < 3; i++) await pub(pubber, "room:early", `early-${i}`);
+    await eventually(() => got.length === 3, "3 delivered");
+    pubber.close();
+    w.close();
+    await server.close();
+    // One in flight at a time: seq 1 comes again first, 2 and 3 wait.
+    server = await startServer({ dataDir, maxInflight: 1 });
+    const { socket, rec } = await connectRecorded(server.url, { user: "w", clientId: "early" });
+    await eventually(() => rec.messages("room:early").length === 1, "seq 1 again");
+    await ok(call(socket, "ack", { topic: "room:early", seq: 2, group: "g" })); // processed before the restart
+    await ok(call(socket, "ack", { topic: "room:early", seq: 1, group: "g" }));
+    await eventually(() => rec.messages("room:early").length === 2, "seq 3");
+    await sleep(100);
+    assert.deepEqual(
+      rec.messages("room:early").map((m) => [m.seq, m.attempt]),
+      [
+        [1, 2],
+        [3, 2],
+      ],
+      "2 was finished by its ack and never came again",
+    );
+    socket.close();
+    await server.close();
+  });
+
   it("loses no acked group message and finishes every message across SIGKILLs", async () => {
     const dataDir = tempDir();
     const TOTAL = 300;

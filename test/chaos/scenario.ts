@@ -1,9 +1,11 @@
 /**
  * The crash scenario: publishers that retry with the same id until answered, durable subscribers
- * that process each (topic, seq) once and ack after processing, and a server that is SIGKILLed
- * again and again mid-stream and restarted on the same data dir and port. Afterwards it checks
- * that every answered publish is in the log exactly once, at the seq it was answered with, with
- * gapless seqs, and that every subscriber processed every message exactly once, in order.
+ * that process each (topic, seq) once and ack after processing, members of a consumer group that
+ * ack each message once processed, and a server that is SIGKILLed again and again mid-stream and
+ * restarted on the same data dir and port. Afterwards it checks that every answered publish is in
+ * the log exactly once, at the seq it was answered with, with gapless seqs, that every subscriber
+ * processed every message exactly once, in order, and that the group finished every message and
+ * never handed out again one whose ack was answered.
  * `test/crash.test.ts` runs a short version, `npm run chaos` a long one.
  */
 import net from "node:net";
@@ -19,6 +21,8 @@ export interface ChaosOptions {
   messages: number;
   publishers?: number;
   subscribers?: number;
+  /** Members of the consumer group "chaos" of every topic. */
+  groupMembers?: number;
   topics?: string[];
   /** Publishes in flight per publisher. */
   window?: number;
@@ -78,10 +82,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const topics = options.topics ?? ["room:chaos-a", "room:chaos-b"];
   const publisherCount = options.publishers ?? 2;
   const subscriberCount = options.subscribers ?? 2;
+  const memberCount = options.groupMembers ?? 2;
   const window = options.window ?? 16;
   const dataDir = tempDir("herald-chaos-");
   const port = await freePort();
-  let server: SpawnedServer = await spawnServer(dataDir, {}, port);
+  // Every kill fails the group's leases as an attempt; no message should die of the kills alone.
+  const env = { HERALD_MAX_DELIVERIES: "1000" };
+  let server: SpawnedServer = await spawnServer(dataDir, env, port);
   const url = server.url;
   const violations: string[] = [];
 
@@ -111,6 +118,52 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           violations.push(`sub${i}: subscribe ${topic} answered ${JSON.stringify(reply)}`);
       }
       return { socket, last, processed };
+    }),
+  );
+
+  // Group members: each acks every message once processed; an answered ack is durable, so that
+  // message must never be handed out again. Joined before anything is published.
+  const finished = new Set<string>();
+  let groupProcessed = 0;
+  const members = await Promise.all(
+    Array.from({ length: memberCount }, async (_, i) => {
+      const socket = client(url, `member${i}`, `member${i}`);
+      // Acks not answered when the server died: sent again on the next connection, as the SDK
+      // does (the ack may have been kept, and then the message does not come again).
+      const unanswered = new Map<string, { topic: string; seq: number }>();
+      const ack = (key: string, topic: string, seq: number) => {
+        unanswered.set(key, { topic, seq });
+        socket
+          .timeout(1500)
+          .emitWithAck("ack", { topic, seq, group: "chaos" })
+          .then(
+            (reply) => {
+              if (!reply.ok) return;
+              finished.add(key);
+              unanswered.delete(key);
+            },
+            () => {},
+          );
+      };
+      socket.on("connect", () => {
+        for (const [key, { topic, seq }] of unanswered) ack(key, topic, seq);
+      });
+      socket.on("messages", (batch: Message[]) => {
+        for (const m of batch) {
+          if (m.group === undefined) continue;
+          const key = `${m.topic}#${m.seq}`;
+          if (finished.has(key)) violations.push(`member${i}: ${key} handed out after its ack was answered`);
+          groupProcessed++;
+          ack(key, m.topic, m.seq);
+        }
+      });
+      socket.on("gap", (gap) => violations.push(`member${i}: unexpected gap ${JSON.stringify(gap)}`));
+      await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+      for (const topic of topics) {
+        const reply = await socket.emitWithAck("subscribe", { topic, group: "chaos" });
+        if (!reply.ok) violations.push(`member${i}: join ${topic} answered ${JSON.stringify(reply)}`);
+      }
+      return { socket };
     }),
   );
 
@@ -146,7 +199,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await sleep(Math.random() * 20);
     await server.kill();
     log(`kill ${k}/${options.kills}: SIGKILL after ${answered.size} answered publishes`);
-    server = await spawnServer(dataDir, {}, port);
+    server = await spawnServer(dataDir, env, port);
   }
   released = options.messages;
   await Promise.all(publishers.map((p) => p.done));
@@ -171,12 +224,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
   // Wait for the subscribers to catch up with the heads.
   const deadline = Date.now() + 30000;
-  while (Date.now() < deadline && subscribers.some((s) => topics.some((t) => (s.last.get(t) ?? 0) < heads[t]!))) {
+  const total = publisherCount * options.messages;
+  while (
+    Date.now() < deadline &&
+    (subscribers.some((s) => topics.some((t) => (s.last.get(t) ?? 0) < heads[t]!)) || finished.size < total)
+  ) {
     await sleep(50);
   }
 
   const checks: string[] = [];
-  const total = publisherCount * options.messages;
   for (const [topic, all] of logs) {
     all.forEach((m, i) => {
       if (m.seq !== i + 1) violations.push(`${topic}: log has seq ${m.seq} at position ${i + 1}`);
@@ -217,7 +273,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   });
   checks.push(`${subscriberCount} durable subscribers each processed every message exactly once, in seq order`);
 
-  for (const s of [...subscribers, ...publishers]) s.socket.close();
+  for (const [topic, all] of logs) {
+    for (const m of all)
+      if (!finished.has(`${topic}#${m.seq}`)) violations.push(`the group never finished ${topic}#${m.seq}`);
+  }
+  if (memberCount > 0) {
+    checks.push(
+      `${memberCount} group members finished all ${finished.size} messages (${groupProcessed - finished.size} handed out again after a kill); none came again after its ack was answered`,
+    );
+  }
+
+  for (const s of [...subscribers, ...members, ...publishers]) s.socket.close();
   reader.close();
   const code = await server.stop();
   if (code !== 0) violations.push(`the server exited with ${code} on SIGTERM`);
