@@ -158,7 +158,7 @@ export class Hub {
     this.ctx.presence.connect(session);
     // A client that goes away during the handshake never gets a "connection" (socket.io drops it
     // quietly), so the end of its transport is what ends the session in every case.
-    socket.conn.once("close", () => this.closed(session));
+    socket.conn.once("close", () => process.nextTick(this.closedNext, session));
     let resumed: boolean;
     try {
       resumed = await resume(this.ctx, session);
@@ -171,6 +171,13 @@ export class Hub {
     if (!resumed) throw new HeraldError("REPLACED", "a newer connection of this client took over");
     socket.data = session;
   }
+
+  /**
+   * `closed` on the next tick: events run on the next tick (see connected), and the acks a client
+   * sent just before it went away often come in the same read as its disconnect; PROTOCOL says
+   * acks already received count, so they run first.
+   */
+  private readonly closedNext = (session: Session): void => this.closed(session);
 
   /** Ends a session once: no more deliveries, presence left, last seen noted. */
   private closed(session: Session): void {
@@ -200,7 +207,7 @@ export class Hub {
     });
     socket.on("disconnect", () => {
       this.ctx.metrics.connections.dec();
-      this.closed(session);
+      process.nextTick(this.closedNext, session);
     });
     startAll(this.ctx, session);
   }

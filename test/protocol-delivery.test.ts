@@ -116,6 +116,20 @@ describe("protocol: delivery", () => {
     assert.equal(third.rec.messages().length, 0);
   });
 
+  it("2: an ack sent right before the client goes away counts", async () => {
+    const first = await rejoin("bob", "d7");
+    await sub(first.socket, "room:d7");
+    for (let i = 1; i <= 3; i++) await pub(alice, "room:d7", `d7-${i}`);
+    await eventually(() => first.rec.messages().length === 3, "3");
+    // The ack and the disconnect leave in one write: the server reads them together.
+    send(first.socket, "ack", { topic: "room:d7", seq: 3 });
+    first.socket.close();
+    const second = await rejoin("bob", "d7");
+    await sleep(150);
+    assert.deepEqual(seqs(second.rec.messages()), []);
+    second.socket.close();
+  });
+
   it("4: a gap for messages retention removed comes before later messages, and again until acked", async () => {
     const first = await rejoin("bob", "d4");
     await sub(first.socket, "room:d4");

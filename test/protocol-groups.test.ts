@@ -164,6 +164,24 @@ describe("protocol: groups", () => {
     );
   });
 
+  it("counts the acks a member sent right before it went away", async () => {
+    const a = await client("w", "g11-a");
+    const aGot = member(a, { ack: false });
+    await join(a, "room:g11", "bye");
+    for (let i = 0; i < 39; i++) send(alice, "publish", { id: `g11-${i}`, topic: "room:g11", payload: i });
+    await pub(alice, "room:g11", "g11-last");
+    await eventually(() => aGot.length === 40, "40 delivered");
+    // The acks and the disconnect leave in one write: the server reads them together.
+    for (const m of aGot) send(a, "ack", { topic: m.topic, seq: m.seq, group: "bye" });
+    a.disconnect();
+    const b = await client("w", "g11-b");
+    const bGot = member(b);
+    await join(b, "room:g11", "bye");
+    await sleep(200);
+    assert.deepEqual(bGot, [], "nothing acked comes again");
+    assert.equal((await join(b, "room:g11", "bye")).acked, 40);
+  });
+
   it("dead-letters a message after the last attempt, with its id, from and payload", async () => {
     const w = await client("w", "g6");
     const got = member(w, { ack: false });
