@@ -18,6 +18,7 @@ import { w3 } from "./w3-fanout.js";
 import { w4 } from "./w4-latency.js";
 import { w5 } from "./w5-catchup.js";
 import { w6 } from "./w6-idle.js";
+import { w7 } from "./w7-groups.js";
 import { w8 } from "./w8-slow-disk.js";
 
 const argv = process.argv.slice(2);
@@ -41,19 +42,7 @@ const WORKLOADS: [string, (ctx: BenchContext) => Promise<Row[]>][] = [
   ["W4", w4],
   ["W5", w5],
   ["W6", w6],
-  [
-    "W7",
-    async () => [
-      {
-        workload: "W7",
-        system: "herald",
-        figure: undefined,
-        unit: "",
-        guarantee: "",
-        note: "skipped: groups not built",
-      },
-    ],
-  ],
+  ["W7", w7],
   ["W8", w8],
 ];
 

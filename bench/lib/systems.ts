@@ -116,29 +116,53 @@ export interface LoadSpec {
 
 type Names = ReturnType<typeof names>;
 
-/** Publishers with a window of `inflight` per connection (NATS: per process). */
+/**
+ * Publishers with a window of `inflight` per connection (NATS: per process). `numbered`: MQTT
+ * messages carry their number, for W7 to count each once (Herald and NATS number them by seq).
+ */
 export function pubSpec(
   kind: Kind,
   url: string,
   n: Names,
-  o: { sockets: number; inflight: number; limit?: number; ids?: "uuid7" | "uuid4" },
+  o: { sockets: number; inflight: number; limit?: number; ids?: "uuid7" | "uuid4"; numbered?: boolean },
 ): LoadSpec {
   if (kind === "sio") return { role: "sio-pub", opts: { url, ...n, ...o } };
   if (kind === "mqtt") return { role: "mqtt-pub", opts: { url, ...n, ...o } };
   return { role: "nats-pub", opts: { servers: url, ...n, inflight: o.inflight * o.sockets, limit: o.limit } };
 }
 
-/** Durable subscribers that ack. */
-export function subSpec(kind: Kind, url: string, n: Names, o: { sockets: number; idOffset?: number }): LoadSpec {
-  if (kind === "sio") return { role: "sio-sub", opts: { url, ...n, sockets: o.sockets } };
+/**
+ * Durable subscribers that ack; with `group`, W7's competing members instead, counting the
+ * distinct messages 1..total they process: Herald's consumer group, joined when the load starts;
+ * an MQTT shared subscription, subscribed at setup; the one durable consumer of a NATS work-queue
+ * stream (created at setup), pulled from when the load starts.
+ */
+export function subSpec(
+  kind: Kind,
+  url: string,
+  n: Names,
+  o: { sockets: number; idOffset?: number; group?: string; total?: number },
+): LoadSpec {
+  const member = o.group !== undefined;
+  if (kind === "sio") {
+    const group = member ? { group: o.group, total: o.total, subscribe: "go" } : {};
+    return { role: "sio-sub", opts: { url, ...n, sockets: o.sockets, ...group } };
+  }
   if (kind === "mqtt") {
     const m = n as { topic: string; idPrefix: string };
     return {
       role: "mqtt-sub",
-      opts: { url, topic: m.topic, idPrefix: `${m.idPrefix}-${o.idOffset ?? 0}`, sockets: o.sockets },
+      opts: {
+        url,
+        topic: m.topic,
+        idPrefix: `${m.idPrefix}-${o.idOffset ?? 0}`,
+        sockets: o.sockets,
+        ...(member ? { share: o.group, total: o.total } : {}),
+      },
     };
   }
-  return { role: "nats-sub", opts: { servers: url, ...n, consumers: o.sockets } };
+  const queue = member ? { workQueue: true, total: o.total } : {};
+  return { role: "nats-sub", opts: { servers: url, ...n, consumers: o.sockets, ...queue } };
 }
 
 /** One paced publisher and one subscriber in one process. */

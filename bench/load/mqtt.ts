@@ -1,10 +1,20 @@
 /**
  * MQTT load roles (Mosquitto, aedes) with mqtt.js: QoS 1 publishes with a window of PUBACKs
- * outstanding, and subscribers with persistent sessions (clean: false) at QoS 1; mqtt.js sends
- * the PUBACK once the message handler has run.
+ * outstanding, and subscribers with persistent sessions (clean: false) at QoS 1, alone or sharing
+ * one subscription (W7); mqtt.js sends the PUBACK once the message handler has run.
  */
 import mqtt, { type MqttClient } from "mqtt";
-import { binaryPayload, clock, LatencyPair, type Pace, Publisher, type Role, readStamp, Subscriber } from "./role.js";
+import {
+  binaryPayload,
+  clock,
+  LatencyPair,
+  type Pace,
+  Processed,
+  Publisher,
+  type Role,
+  readStamp,
+  Subscriber,
+} from "./role.js";
 
 function connectMqtt(url: string, clientId: string, clean: boolean): Promise<MqttClient> {
   const client = mqtt.connect(url, { clientId, clean, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10000 });
@@ -26,7 +36,15 @@ export class MqttPub extends Publisher<MqttClient> {
   private readonly payload = binaryPayload();
 
   constructor(
-    private readonly o: Pace & { url: string; topic: string; sockets: number; stamp?: boolean; idPrefix: string },
+    private readonly o: Pace & {
+      url: string;
+      topic: string;
+      sockets: number;
+      stamp?: boolean;
+      /** Write the publish's number (1, 2, ...) in front of the payload: W7 counts each message once. */
+      numbered?: boolean;
+      idPrefix: string;
+    },
   ) {
     super(o);
   }
@@ -40,10 +58,9 @@ export class MqttPub extends Publisher<MqttClient> {
     return {};
   }
 
-  protected publish(c: MqttClient, _n: number, answered: (error?: string) => void): void {
-    c.publish(this.o.topic, this.o.stamp ? binaryPayload(clock()) : this.payload, { qos: 1 }, (err) =>
-      answered(err ? String(err) : undefined),
-    );
+  protected publish(c: MqttClient, n: number, answered: (error?: string) => void): void {
+    const payload = this.o.stamp ? binaryPayload(clock()) : this.o.numbered ? binaryPayload(n + 1) : this.payload;
+    c.publish(this.o.topic, payload, { qos: 1 }, (err) => answered(err ? String(err) : undefined));
   }
 
   protected async close() {
@@ -55,9 +72,20 @@ export class MqttSub extends Subscriber {
   private clients: MqttClient[] = [];
 
   constructor(
-    private readonly o: { url: string; topic: string; sockets: number; idPrefix: string; latency?: boolean },
+    private readonly o: {
+      url: string;
+      topic: string;
+      sockets: number;
+      idPrefix: string;
+      latency?: boolean;
+      /** Share one subscription under this name (`$share/<name>/<topic>`): each message goes to one of them (W7). */
+      share?: string;
+      /** The publisher numbered the messages 1..total: count each once (W7). */
+      total?: number;
+    },
   ) {
     super();
+    if (o.total !== undefined) this.processed = new Processed(o.total);
   }
 
   private id(i: number): string {
@@ -68,12 +96,14 @@ export class MqttSub extends Subscriber {
     this.clients = await Promise.all(
       Array.from({ length: this.o.sockets }, async (_, i) => {
         const c = await connectMqtt(this.o.url, this.id(i), false);
-        c.on("message", (_topic, payload) => {
+        c.on("message", (_topic, payload, packet) => {
           this.received++;
           if (this.o.latency) this.lat.record(clock() - readStamp(payload.toString("latin1", 0, 32)));
+          this.processed?.add(readStamp(payload.toString("latin1", 0, 32)), packet.dup);
         });
+        const filter = this.o.share ? `$share/${this.o.share}/${this.o.topic}` : this.o.topic;
         await new Promise<void>((resolve, reject) =>
-          c.subscribe(this.o.topic, { qos: 1 }, (err) => (err ? reject(err) : resolve())),
+          c.subscribe(filter, { qos: 1 }, (err) => (err ? reject(err) : resolve())),
         );
         return c;
       }),
@@ -93,7 +123,11 @@ export class MqttSub extends Subscriber {
         }
       }),
     );
-    return { received: this.received, latency: this.o.latency ? this.lat.summary() : undefined };
+    return {
+      received: this.received,
+      latency: this.o.latency ? this.lat.summary() : undefined,
+      ...(this.processed ? { processed: this.processed.report() } : {}),
+    };
   }
 }
 

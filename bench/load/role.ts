@@ -87,20 +87,73 @@ export abstract class Publisher<C> implements Role {
   }
 }
 
-/** Subscribers of every system: they count what they receive and may record its latency. */
+/**
+ * Subscribers of every system: they count what they receive and may record its latency. As the
+ * members of a group (W7) they count the distinct messages they processed instead.
+ */
 export abstract class Subscriber implements Role {
   protected received = 0;
   readonly lat = new Latency();
+  protected processed: Processed | undefined;
 
   abstract setup(): Promise<unknown>;
   abstract stop(): Promise<Record<string, unknown>>;
 
   go() {}
   count() {
-    return this.received;
+    return this.processed?.distinct ?? this.received;
   }
   mark() {
     this.lat.reset();
+  }
+}
+
+/** What a group's members in one load process processed, as they report it at stop. */
+export interface ProcessedReport {
+  distinct: number;
+  /** Deliveries of a message this process had processed already. */
+  again: number;
+  /** Deliveries the system marked as redeliveries (Herald `attempt` >= 2, JetStream, MQTT DUP). */
+  flagged: number;
+  /** Deliveries numbered outside 1..total (none expected). */
+  outside: number;
+  /** When the last new message came (clock()), the end of the drain. */
+  lastAt: number;
+  /** Base64 of one byte per number 0..total, 1 where processed: the coordinator ORs the processes. */
+  seen: string;
+}
+
+/**
+ * W7: which of the messages numbered 1..total (Herald and JetStream: the seq; MQTT: the number
+ * the publisher wrote in front of the payload) a group's members processed. A redelivered message
+ * counts once, and the coordinator can check that none is missing, also across load processes.
+ */
+export class Processed {
+  distinct = 0;
+  private readonly seen: Uint8Array;
+  private again = 0;
+  private flagged = 0;
+  private outside = 0;
+  private lastAt = 0;
+
+  constructor(private readonly total: number) {
+    this.seen = new Uint8Array(total + 1);
+  }
+
+  add(n: number, redelivery: boolean): void {
+    if (redelivery) this.flagged++;
+    if (!(n >= 1 && n <= this.total)) this.outside++;
+    else if (this.seen[n] === 1) this.again++;
+    else {
+      this.seen[n] = 1;
+      this.distinct++;
+      this.lastAt = clock();
+    }
+  }
+
+  report(): ProcessedReport {
+    const { distinct, again, flagged, outside, lastAt } = this;
+    return { distinct, again, flagged, outside, lastAt, seen: Buffer.from(this.seen).toString("base64") };
   }
 }
 

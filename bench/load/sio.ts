@@ -2,7 +2,7 @@
  * Load roles that speak Herald's wire protocol with a plain socket.io-client (PROTOCOL.md): the
  * same code drives Herald, the raw socket.io peer and the minimal SQLite peer, which answer the
  * subset used here (`publish` with a reply, `subscribe`, `messages` arrays, cumulative `ack`,
- * `history`). WebSocket transport only.
+ * `history`; consumer groups are Herald's only). WebSocket transport only.
  */
 import { randomUUID } from "node:crypto";
 import { io, type Socket } from "socket.io-client";
@@ -13,6 +13,7 @@ import {
   Latency,
   LatencyPair,
   type Pace,
+  Processed,
   Publisher,
   type Role,
   readStamp,
@@ -24,6 +25,8 @@ interface Msg {
   topic: string;
   seq: number;
   payload: unknown;
+  group?: string;
+  attempt?: number;
 }
 type Reply = { ok: boolean; error?: { code: string; message: string } };
 
@@ -103,19 +106,32 @@ export interface SubOptions {
   clientIds?: string[];
   /** Record end-to-end latency from the payload's stamp. */
   latency?: boolean;
-  /** Subscribe at the head (default true). */
-  subscribe?: boolean;
+  /** Subscribe at the head (default true); "go": only once the load starts (W7's members). */
+  subscribe?: boolean | "go";
   /** Connections opened at once during setup. */
   concurrency?: number;
+  /** Join this consumer group of the topic instead (W7): one ack per message. */
+  group?: string;
+  /** The group's messages are seqs 1..total: count each once (W7). */
+  total?: number;
 }
 
-/** Durable subscribers that ack each `messages` batch (cumulative: its last seq per topic). */
+/**
+ * Durable subscribers that ack each `messages` batch (cumulative: its last seq per topic), or the
+ * members of a consumer group, which ack each message.
+ */
 export class SioSub extends Subscriber {
   private socks: Socket[] = [];
   private gaps = 0;
+  private joinError: string | undefined;
 
   constructor(private readonly o: SubOptions) {
     super();
+    if (o.total !== undefined) this.processed = new Processed(o.total);
+  }
+
+  private subscribeArgs() {
+    return this.o.group ? { topic: this.o.topic, group: this.o.group } : { topic: this.o.topic };
   }
 
   async setup() {
@@ -126,7 +142,7 @@ export class SioSub extends Subscriber {
         Array.from({ length: Math.min(conc, n - i) }, async (_, j) => {
           const s = await connectSio(this.o.url, this.o.clientIds?.[i + j]);
           this.attach(s);
-          if (this.o.subscribe !== false) await call(s, "subscribe", { topic: this.o.topic });
+          if ((this.o.subscribe ?? true) === true) await call(s, "subscribe", this.subscribeArgs());
           return s;
         }),
       );
@@ -135,9 +151,22 @@ export class SioSub extends Subscriber {
     return {};
   }
 
+  override go() {
+    if (this.o.subscribe !== "go") return;
+    for (const s of this.socks) {
+      call(s, "subscribe", this.subscribeArgs()).catch((err: unknown) => {
+        this.joinError ??= err instanceof Error ? err.message : String(err);
+      });
+    }
+  }
+
   private attach(s: Socket): void {
     s.on("messages", (batch: Msg[]) => {
       this.received += batch.length;
+      if (this.o.group) {
+        this.ackEach(s, batch);
+        return;
+      }
       if (this.o.latency) {
         const now = clock();
         for (const m of batch) this.lat.record(now - readStamp(m.payload as string));
@@ -157,9 +186,29 @@ export class SioSub extends Subscriber {
     });
   }
 
+  /**
+   * PROTOCOL: Groups: a member acks single messages, not cumulatively; one-way, as a plain
+   * subscriber's ack is. A batch may mix topics and groups: each message is acked in its own
+   * stream (without `group`, the ack is cumulative, which acks that one too).
+   */
+  private ackEach(s: Socket, batch: Msg[]): void {
+    for (const m of batch) {
+      if (m.group === this.o.group && m.topic === this.o.topic) this.processed?.add(m.seq, (m.attempt ?? 1) > 1);
+      const ack =
+        m.group === undefined ? { topic: m.topic, seq: m.seq } : { topic: m.topic, seq: m.seq, group: m.group };
+      s.emit("ack", ack);
+    }
+  }
+
   async stop() {
     for (const s of this.socks) s.close();
-    return { received: this.received, gaps: this.gaps, latency: this.o.latency ? this.lat.summary() : undefined };
+    return {
+      received: this.received,
+      gaps: this.gaps,
+      latency: this.o.latency ? this.lat.summary() : undefined,
+      ...(this.joinError ? { firstError: this.joinError } : {}),
+      ...(this.processed ? { processed: this.processed.report() } : {}),
+    };
   }
 }
 
