@@ -600,13 +600,14 @@ export class Groups {
     const queue = group.waiting.get(key);
     if (!queue) return;
     // The next unfinished one (an ack from before a restart may have finished one that waits).
-    let next: Message | undefined;
-    while ((next = queue.shift()) !== undefined) {
+    while (queue.length > 0) {
+      const next = queue.shift()!;
       group.waitingCount--;
-      if (!this.finished(group, next.seq)) break;
+      if (this.finished(group, next.seq)) continue;
+      group.front.set(next.seq, { message: next });
+      break;
     }
     if (queue.length === 0) group.waiting.delete(key);
-    if (next) group.front.set(next.seq, { message: next });
   }
 
   /** Not acked in time, or its member went away: handed on, or dead-lettered after the last attempt. */
