@@ -302,7 +302,7 @@ export class Groups {
    */
   private handedOut(group: Group, seq: number): boolean {
     if (group.leases.has(seq) || group.attempts.has(seq)) return true;
-    return seq <= group.deliveredBefore && !this.finished(group, seq);
+    return seq <= group.deliveredBefore && !group.revived.has(seq) && !this.finished(group, seq);
   }
 
   private finished(group: Group, seq: number): boolean {
@@ -534,7 +534,9 @@ export class Groups {
   }
 
   private lease(group: Group, message: Message, member: Member, deadline: number, out: Map<Member, Message[]>): void {
-    const made = group.attempts.get(message.seq) ?? (message.seq <= group.deliveredBefore ? 1 : 0);
+    // A retried dead letter starts its count again (the retry route's "delivery count reset").
+    const before = message.seq <= group.deliveredBefore && !group.revived.has(message.seq);
+    const made = group.attempts.get(message.seq) ?? (before ? 1 : 0);
     const attempt = made + 1;
     if (message.seq > group.delivered) group.delivered = message.seq;
     group.leases.set(message.seq, { message, member, attempt, deadline });

@@ -182,6 +182,27 @@ describe("protocol: groups", () => {
     assert.equal((await join(b, "room:g11", "bye")).acked, 40);
   });
 
+  it("hands on what a REPLACED connection held, to the connection that replaced it", async () => {
+    const old = await client("w", "g12");
+    const oldGot = member(old, { ack: false });
+    await join(old, "room:g12", "r");
+    for (let i = 0; i < 3; i++) await pub(alice, "room:g12", `g12-${i}`);
+    await eventually(() => oldGot.length === 3, "3 to the first connection");
+    const replaced = new Promise((resolve) => old.once("error", resolve));
+    const { socket, rec } = await connectRecorded(server.url, { user: "w", clientId: "g12" });
+    open.push(socket);
+    assert.deepEqual(await replaced, { code: "REPLACED", message: "a newer connection of this client took over" });
+    await eventually(() => rec.messages("room:g12").length === 3, "3 again");
+    assert.deepEqual(
+      rec.messages("room:g12").map((m) => [m.seq, m.attempt]),
+      [
+        [1, 2],
+        [2, 2],
+        [3, 2],
+      ],
+    );
+  });
+
   it("dead-letters a message after the last attempt, with its id, from and payload", async () => {
     const w = await client("w", "g6");
     const got = member(w, { ack: false });
@@ -378,6 +399,40 @@ describe("protocol: groups across restarts", () => {
     for (const m of rec.rec.messages("room:r")) await ackOne(w, m);
     assert.equal((await join(w, "room:r", "g")).acked, 10);
     w.close();
+    await server.close();
+  });
+
+  it("keeps a retried dead letter unfinished across a restart", async () => {
+    const dataDir = tempDir();
+    let server = await startServer({ dataDir, ackTimeoutMs: 100, maxDeliveries: 1 });
+    const pubber = await connect(server.url, { user: "alice", clientId: "p" });
+    const w = await connect(server.url, { user: "w", clientId: "rv" });
+    const got = member(w, { ack: false });
+    await join(w, "room:rv", "g");
+    await pub(pubber, "room:rv", "rv-1");
+    await eventually(async () => (await join(w, "room:rv", "g")).acked === 1, "dead-lettered");
+    w.close();
+    const res = await fetch(`${server.url}/api/v1/topics/room:rv/groups/g/retry`, {
+      method: "POST",
+      headers: { "x-herald-user": "admin" },
+    });
+    assert.deepEqual(await res.json(), { retried: 1 });
+    pubber.close();
+    await server.close();
+    server = await startServer({ dataDir, ackTimeoutMs: 100, maxDeliveries: 1 });
+    const stats = (await (
+      await fetch(`${server.url}/api/v1/stats`, { headers: { "x-herald-user": "admin" } })
+    ).json()) as { groups: { lag: number }[] };
+    assert.equal(stats.groups[0]?.lag, 1, "the retried message is in the backlog");
+    const { socket, rec } = await connectRecorded(server.url, { user: "w", clientId: "rv" });
+    await eventually(() => rec.messages("room:rv").length === 1, "the retried message");
+    assert.deepEqual(
+      rec.messages("room:rv").map((m) => [m.seq, m.id, m.attempt]),
+      [[1, "rv-1", 1]],
+    );
+    await ackOne(socket, rec.messages("room:rv")[0]!);
+    assert.equal(got.length, 1);
+    socket.close();
     await server.close();
   });
 
