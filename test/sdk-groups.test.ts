@@ -1,47 +1,14 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import { after, afterEach, before, describe, it } from "node:test";
-import {
-  GroupSubscription,
-  HeraldClient,
-  type HeraldClientOptions,
-  type HeraldError,
-  type Message,
-} from "../shared/client/index.js";
+import { after, before, describe, it } from "node:test";
+import { GroupSubscription, type HeraldError, type Message } from "../shared/client/index.js";
 import type { SubscriptionHost } from "../shared/client/subscription.js";
 import type { GapEvent } from "../shared/protocol.js";
 import type { AckArgs } from "../shared/schemas.js";
 import { sleep, spawnServer, startServer, type TestServer, tempDir } from "./helpers.js";
+import { sdkClients, waitFor } from "./sdk-fixtures.js";
 
-let nextId = 0;
-const open = new Set<HeraldClient>();
-
-/** A client with a fast backoff, closed after each test. */
-function client(url: string, options: Partial<HeraldClientOptions> = {}): HeraldClient {
-  const c = new HeraldClient({
-    url,
-    clientId: `grp${process.pid}x${nextId++}`,
-    user: "alice",
-    socketOptions: { transports: ["websocket"] },
-    backoff: { baseMs: 50, capMs: 400 },
-    ...options,
-  });
-  open.add(c);
-  return c;
-}
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 8000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-afterEach(async () => {
-  await Promise.all([...open].map((c) => c.close()));
-  open.clear();
-});
+const { client, closeAll } = sdkClients("grp");
 
 /** A client stand-in that records what a subscription asks of it. */
 function fakeHost() {
@@ -530,7 +497,7 @@ describe("sdk groups - server restart", () => {
       );
       assert.deepEqual(handled.map((m) => m.id).sort(), [...ids].sort());
     } finally {
-      await Promise.all([...open].map((c) => c.close()));
+      await closeAll();
       await server.kill();
       fs.rmSync(dataDir, { recursive: true, force: true });
     }

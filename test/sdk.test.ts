@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import { after, afterEach, before, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import {
   Backoff,
   type ClientState,
-  HeraldClient,
-  type HeraldClientOptions,
+  type HeraldClient,
   type HeraldError,
   type Message,
   type OutboxStorage,
@@ -14,31 +13,9 @@ import {
   type StateChange,
 } from "../shared/client/index.js";
 import { sleep, spawnServer, startServer, type TestServer, tempDir } from "./helpers.js";
+import { sdkClients, waitFor } from "./sdk-fixtures.js";
 
-let nextId = 0;
-const open = new Set<HeraldClient>();
-
-/** A client with a fast backoff, closed after each test. */
-function client(url: string, options: Partial<HeraldClientOptions> = {}): HeraldClient {
-  const c = new HeraldClient({
-    url,
-    clientId: `sdk${process.pid}x${nextId++}`,
-    user: "alice",
-    socketOptions: { transports: ["websocket"] },
-    backoff: { baseMs: 50, capMs: 400 },
-    ...options,
-  });
-  open.add(c);
-  return c;
-}
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 8000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+const { client, closeAll } = sdkClients("sdk");
 
 function stateOf(c: HeraldClient, state: ClientState, ms = 8000): Promise<void> {
   return waitFor(`state ${state} (is ${c.state})`, () => c.state === state, ms);
@@ -54,11 +31,6 @@ async function cursor(server: TestServer, user: string, clientId: string, topic:
   const subs = await server.herald.ctx.store.subscriptions({ user, clientId });
   return subs.find((s) => s.topic === topic)?.acked;
 }
-
-afterEach(async () => {
-  await Promise.all([...open].map((c) => c.close()));
-  open.clear();
-});
 
 describe("backoff - capped full jitter", () => {
   it("stays within [0, min(cap, base * 2^n)] and starts over after reset", () => {
@@ -459,7 +431,7 @@ describe("sdk - retention gaps", () => {
       ]);
       await waitFor("cursor past the gap", async () => (await cursor(server, "bob", clientId, "room:gap")) === 10);
     } finally {
-      await Promise.all([...open].map((c) => c.close()));
+      await closeAll();
       await server.close();
     }
   });
@@ -515,7 +487,7 @@ describe("sdk - server restart", () => {
       );
       assert.deepEqual(pub.pending(), []);
     } finally {
-      await Promise.all([...open].map((c) => c.close()));
+      await closeAll();
       await server.kill();
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
