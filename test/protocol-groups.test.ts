@@ -107,6 +107,20 @@ describe("protocol: groups", () => {
     assert.equal(got.length, 3, "no replay for a group that exists");
   });
 
+  it("holds at most HERALD_MAX_INFLIGHT per member, and an ack frees a slot at once", async () => {
+    const w = await client("w", "g13");
+    const got = member(w, { ack: false });
+    await join(w, "room:g13", "win");
+    for (let i = 0; i < 54; i++) send(alice, "publish", { id: `g13-${i}`, topic: "room:g13", payload: i });
+    await pub(alice, "room:g13", "g13-last");
+    await eventually(() => got.length === 50, "a full window");
+    await sleep(100);
+    assert.equal(got.length, 50, "no more than the window");
+    await ackOne(w, got[7]!);
+    await eventually(() => got.length === 51, "one more for the one acked");
+    assert.equal(got[50]!.seq, 51);
+  });
+
   it("acks are single, not cumulative, and the first ack wins", async () => {
     const w = await client("w", "g3");
     const got = member(w, { ack: false });
