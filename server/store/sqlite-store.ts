@@ -819,8 +819,15 @@ function migrate(db: Database.Database): void {
 }
 
 function toProgress(row: { acked: number; progress: string }): GroupProgress {
-  const { done, attempts, retried, delivered } = JSON.parse(row.progress) as Omit<GroupProgress, "acked">;
-  return { acked: row.acked, done, attempts, retried, delivered };
+  // `retried` and `delivered` came after the first rows of schema 2 were written.
+  const p = JSON.parse(row.progress) as Partial<Omit<GroupProgress, "acked">>;
+  return {
+    acked: row.acked,
+    done: p.done ?? [],
+    attempts: p.attempts ?? [],
+    retried: p.retried ?? [],
+    delivered: p.delivered ?? row.acked,
+  };
 }
 
 function toMessage(row: MessageRow): Message {
