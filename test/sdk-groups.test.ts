@@ -297,6 +297,36 @@ describe("sdk groups - against a live server", () => {
     }
   });
 
+  it("close() called from inside a handler waits for it and acks its message", async () => {
+    const topic = "room:close-inside";
+    const clientId = `closer${process.pid}`;
+    const pub = client(server.url);
+    pub.connect();
+    const worker = client(server.url, { clientId, user: "bob" });
+    worker.connect();
+    let closing: Promise<void> | undefined;
+    const handled: number[] = [];
+    await worker.subscribe(
+      topic,
+      async (m) => {
+        closing ??= worker.close(); // a worker told to stop after this job
+        await sleep(50); // the job goes on after close() was called
+        handled.push(m.seq);
+      },
+      { group: "stoppers" },
+    );
+    await pub.publish(topic, "the only job");
+    await waitFor("close() to begin", () => closing !== undefined);
+    await closing;
+    assert.deepEqual(handled, [1], "the running job finished before close() resolved");
+    const again = client(server.url, { clientId, user: "bob" });
+    again.connect();
+    const got: Message[] = [];
+    await again.subscribe(topic, (m) => void got.push(m), { group: "stoppers" });
+    await sleep(600); // past the ack timeout: an unacked job would be here
+    assert.deepEqual(got, [], "its ack went out before the connection closed");
+  });
+
   it("acks are per message: a member that comes back gets only the one it did not finish", async () => {
     // A server of its own whose ack timeout outlasts close()'s wait for the hanging handler, so
     // that seq 1 is handed on by the disconnect, not by a timeout while close() waits.
