@@ -1,9 +1,10 @@
 /**
- * `ack`: with `group`, of one message (groups.ts); otherwise cumulative for a plain stream. The cursor becomes max(acked, min(seq, highest sent)),
- * the window frees at once (flow control is about what the client has processed), and the reply
- * comes once the cursor is durable. An ack without a callback asks for no reply, and PROTOCOL says
- * it may be lost in a crash, which only means redelivery: its cursor is written lazily, coalesced
- * with the stream's later acks. Always ok for a valid argument, also stale or unknown.
+ * `ack`: with `group`, of one message (groups.ts). Otherwise cumulative for a plain stream: the
+ * cursor becomes max(acked, min(seq, highest sent)), the window frees at once (flow control is
+ * about what the client has processed), and the reply comes once the cursor is durable. An ack
+ * without a callback asks for no reply, and PROTOCOL says it may be lost in a crash, which only
+ * means redelivery: its cursor is written lazily, coalesced with the stream's later acks. Always
+ * ok for a valid argument, also stale or unknown.
  */
 import type { EmptyOk } from "../shared/protocol.js";
 import type { AckArgs } from "../shared/schemas.js";

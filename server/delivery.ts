@@ -26,7 +26,7 @@ export class Delivery {
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {
-    store.onDurable((messages) => this.fanOut(messages));
+    store.onDurable((batch) => this.fanOut(batch));
   }
 
   /** Registers a subscription on a connection at its cursor, held until `start`. */
@@ -82,18 +82,8 @@ export class Delivery {
     this.pump(stream);
   }
 
-  private fanOut(messages: Message[]): void {
-    // Messages come in seq order per topic; split them into one run per topic.
-    let start = 0;
-    for (let i = 1; i <= messages.length; i++) {
-      if (i === messages.length || messages[i]!.topic !== messages[start]!.topic) {
-        this.fanOutTopic(start === 0 && i === messages.length ? messages : messages.slice(start, i));
-        start = i;
-      }
-    }
-  }
-
-  private fanOutTopic(batch: Message[]): void {
+  /** A commit's new messages of one topic, in seq order (store.ts onDurable). */
+  private fanOut(batch: Message[]): void {
     const streams = this.byTopic.get(batch[0]!.topic);
     if (!streams) return;
     const first = batch[0]!.seq;

@@ -363,25 +363,20 @@ export class Groups {
 
   // ---- from the log to the members -----------------------------------------------------------
 
-  private fanOut(messages: Message[]): void {
-    let start = 0;
-    for (let i = 1; i <= messages.length; i++) {
-      if (i === messages.length || messages[i]!.topic !== messages[start]!.topic) {
-        const groups = this.byTopic.get(messages[start]!.topic);
-        if (groups) for (const group of groups.values()) this.take(group, messages, start, i);
-        start = i;
-      }
-    }
+  /** A commit's new messages of one topic, in seq order (store.ts onDurable). */
+  private fanOut(batch: Message[]): void {
+    const groups = this.byTopic.get(batch[0]!.topic);
+    if (groups) for (const group of groups.values()) this.take(group, batch);
   }
 
-  /** New durable messages [start, end) of the group's topic: taken live when it is caught up. */
-  private take(group: Group, messages: Message[], start: number, end: number): void {
-    const first = messages[start]!.seq;
-    const last = messages[end - 1]!.seq;
+  /** New durable messages of the group's topic: taken live when it is caught up. */
+  private take(group: Group, batch: Message[]): void {
+    const first = batch[0]!.seq;
+    const last = batch[batch.length - 1]!.seq;
     group.head = Math.max(group.head, last);
     if (group.live.length === 0) return;
-    if (!group.reading && group.next === first - 1 && group.buffered + end - start <= this.capacity(group)) {
-      for (let i = start; i < end; i++) this.queue(group, messages[i]!);
+    if (!group.reading && group.next === first - 1 && group.buffered + batch.length <= this.capacity(group)) {
+      for (const m of batch) this.queue(group, m);
       group.next = last;
       this.dispatch(group);
     } else {

@@ -1,8 +1,8 @@
 /**
- * Publish: validate, authorise, check the payload, take a rate token, check the topic's groups'
- * backlogs, append (the store assigns the
- * seq and dedups per publisher), and answer once the store says the message is durable. Fan-out is
- * not here: the store hands every durable message to delivery.ts after the answers.
+ * Publish: validate, authorise, check the payload, a rate token and the topic's groups' backlogs,
+ * append (the store assigns the seq and dedups per publisher), and answer once the store says the
+ * message is durable. Fan-out is not here: the store hands every durable message to delivery.ts
+ * and groups.ts after the answers.
  * Used by the `publish` event and by `POST /api/v1/publish`.
  *
  * Next on the path: store/store.ts.
@@ -21,7 +21,7 @@ export async function publish(ctx: Context, caller: Caller, args: PublishArgs): 
   const json = encodePayload(args.payload, ctx.config.maxPayload);
   caller.bucket.check();
   ctx.groups.checkBacklog(args.topic);
-  caller.bucket.take();
+  caller.bucket.spend();
   const message: NewMessage = { id: args.id, topic: args.topic, from: caller.user, payload: args.payload, json };
   if (args.key !== undefined) message.key = args.key;
   const { message: stored, duplicate } = await ctx.store.append(message);

@@ -20,12 +20,13 @@ export class TokenBucket {
   /** Takes a token, or throws RATE_LIMITED with the time until the next one. */
   take(): void {
     this.check();
-    this.tokens -= 1;
+    this.spend();
   }
 
   /**
-   * Throws RATE_LIMITED when there is no token to take, and takes none: for a check that comes
-   * after this one in the protocol's order but must refuse without spending a token (BACKLOG_FULL).
+   * Throws RATE_LIMITED when there is no token to take, and takes none: a check that comes after
+   * this one in the protocol's order (BACKLOG_FULL) must refuse without spending a token. `spend`
+   * then takes the token `check` found, in the same turn.
    */
   check(): void {
     const now = this.now();
@@ -34,6 +35,10 @@ export class TokenBucket {
     if (this.tokens >= 1) return;
     const retryAfterMs = Math.max(1, Math.ceil(((1 - this.tokens) * 1000) / this.rate));
     throw new HeraldError("RATE_LIMITED", `over ${this.rate} calls a second`, { retryAfterMs });
+  }
+
+  spend(): void {
+    this.tokens -= 1;
   }
 
   /** True once the bucket is full again, so a per-user map can forget it. */

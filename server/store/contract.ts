@@ -149,6 +149,23 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       assert.deepEqual(seen, ["room:d#1", "room:d#2", "room:d#3"]);
     });
 
+    it("hands onDurable one call per topic per commit, however the commit interleaved them", async () => {
+      const { store } = await open();
+      const calls: string[][] = [];
+      store.onDurable((ms) => calls.push(ms.map((m) => `${m.topic}#${m.seq}`)));
+      await Promise.all(
+        [1, 2, 3].flatMap((i) => [
+          store.append(msg("alice", `ia${i}`, "room:ia")),
+          store.append(msg("alice", `ib${i}`, "room:ib")),
+        ]),
+      );
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(calls, [
+        ["room:ia#1", "room:ia#2", "room:ia#3"],
+        ["room:ib#1", "room:ib#2", "room:ib#3"],
+      ]);
+    });
+
     it("creates, resumes, replays and deletes durable subscriptions", async () => {
       const { store } = await open();
       for (let i = 1; i <= 5; i++) await store.append(msg("bob", `s${i}`, "room:s"));

@@ -459,20 +459,23 @@ export class SqliteStore implements Store {
   private settle(batch: Batch): void {
     for (const [topic, head] of batch.heads) this.durable.set(topic, head);
     for (const w of batch.writes) (w.resolve as (r: unknown) => void)(w.result);
-    const fresh: Message[] = [];
+    // One run per topic, however the commit interleaved them: each listener fans a topic out once.
+    const fresh = new Map<string, Message[]>();
     for (const { message, bytes } of batch.messages) {
-      fresh.push(message);
+      const run = fresh.get(message.topic);
+      if (run) run.push(message);
+      else fresh.set(message.topic, [message]);
       this.recent.add(message, bytes);
     }
     const seconds = (performance.now() - batch.started) / 1000;
     for (const l of this.commitListeners) l(seconds, batch.writes.length);
     // Fan out after the replies: the resolved writes' continuations are queued first.
-    if (fresh.length > 0) queueMicrotask(() => this.emitDurable(fresh));
+    if (fresh.size > 0) queueMicrotask(() => this.emitDurable(fresh));
     this.settleIdle();
   }
 
-  private emitDurable(messages: Message[]): void {
-    for (const l of this.durableListeners) l(messages);
+  private emitDurable(runs: Map<string, Message[]>): void {
+    for (const run of runs.values()) for (const l of this.durableListeners) l(run);
   }
 
   private settleIdle(): void {
@@ -545,13 +548,8 @@ export class SqliteStore implements Store {
   }
 
   private putProgress(topic: string, group: string, p: GroupProgress): void {
-    const rest: Omit<GroupProgress, "acked"> = {
-      done: p.done,
-      attempts: p.attempts,
-      retried: p.retried,
-      delivered: p.delivered,
-    };
-    this.stmt.putGroup.run(topic, group, p.acked, JSON.stringify(rest));
+    const { acked, ...rest } = p;
+    this.stmt.putGroup.run(topic, group, acked, JSON.stringify(rest));
   }
 
   private markDirty(topic: string, group: string, progress: ProgressSource): void {

@@ -8,8 +8,9 @@
  *   the configured durability demands; writes that arrive together are committed together.
  * - Reads (`read`, `history`, `head`) see only durable messages, so nothing is ever delivered that a
  *   crash could take back and give to another message under the same seq.
- * - `onDurable` listeners get every newly stored message once, in seq order per topic, after the
- *   writes that stored them have resolved. This is where fan-out (delivery.ts) starts.
+ * - `onDurable` listeners get every newly stored message once, after the writes that stored them
+ *   have resolved: one call per topic per commit, in seq order. This is where fan-out
+ *   (delivery.ts, groups.ts) starts.
  *
  * Next on the path: delivery.ts.
  */
@@ -158,6 +159,7 @@ export interface Store {
   sweep(limits: SweepLimits): Promise<SweepResult>;
   stats(): Promise<StoreStats>;
 
+  /** New durable messages, one topic per call (see the header). */
   onDurable(listener: (messages: Message[]) => void): void;
   /** Commit latency, for the metrics: called once per committed batch with its size. */
   onCommit(listener: (seconds: number, writes: number) => void): void;
