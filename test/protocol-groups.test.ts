@@ -16,6 +16,9 @@ const MAX_BACKLOG = 20;
 
 const join = (socket: RawSocket, topic: string, group: string, from?: number) =>
   ok(call(socket, "subscribe", from === undefined ? { topic, group } : { topic, group, from }));
+/** How many messages a dead-letter topic holds. */
+const deadLetters = async (socket: RawSocket, topic: string) =>
+  ((await ok(call(socket, "history", { topic }))).messages as Message[]).length;
 const ackOne = (socket: RawSocket, m: Message) =>
   ok(call(socket, "ack", { topic: m.topic, seq: m.seq, group: m.group }));
 
@@ -257,7 +260,9 @@ describe("protocol: groups", () => {
     await eventually(() => got.length === 2, "both delivered");
     await ackOne(w, got[0]!);
     const deadline = ACK_TIMEOUT * (MAX_DELIVERIES + 3);
+    // The group moves past the message at once; the dead letter is readable once it is stored.
     await eventually(async () => (await join(w, "room:g10", "r")).acked === 2, "dead-lettered", deadline);
+    await eventually(async () => (await deadLetters(w, "dead:room:g10:r")) === 1, "the dead letter stored");
     const retry = (path: string, body?: unknown) =>
       fetch(`${server.url}/api/v1/topics/${path}/retry`, {
         method: "POST",
@@ -425,6 +430,7 @@ describe("protocol: groups across restarts", () => {
     await join(w, "room:rv", "g");
     await pub(pubber, "room:rv", "rv-1");
     await eventually(async () => (await join(w, "room:rv", "g")).acked === 1, "dead-lettered");
+    await eventually(async () => (await deadLetters(w, "dead:room:rv:g")) === 1, "the dead letter stored");
     w.close();
     const res = await fetch(`${server.url}/api/v1/topics/room:rv/groups/g/retry`, {
       method: "POST",
@@ -480,6 +486,36 @@ describe("protocol: groups across restarts", () => {
     );
     socket.close();
     await server.close();
+  });
+
+  it("takes such an ack also when a SIGKILL lost the record of the hand-out", async () => {
+    const dataDir = tempDir();
+    let server = await spawnServer(dataDir);
+    const pubber = await connect(server.url, { user: "alice", clientId: "p" });
+    const w = await connect(server.url, { user: "w", clientId: "lost" });
+    const got = member(w, { ack: false });
+    await join(w, "room:lost", "g");
+    await pub(pubber, "room:lost", "lost-1");
+    await pub(pubber, "room:lost", "lost-2");
+    await pub(pubber, "room:lost", "lost-3");
+    await eventually(() => got.length === 3, "3 delivered");
+    await server.kill(); // at once: the hand-out's record is written lazily, within 100 ms
+    pubber.close();
+    w.close();
+    server = await spawnServer(dataDir, { HERALD_MAX_INFLIGHT: "1" });
+    const { socket, rec } = await connectRecorded(server.url, { user: "w", clientId: "lost" });
+    await eventually(() => rec.messages("room:lost").length === 1, "seq 1 again");
+    await ok(call(socket, "ack", { topic: "room:lost", seq: 2, group: "g" })); // processed before the kill
+    await ok(call(socket, "ack", { topic: "room:lost", seq: 1, group: "g" }));
+    await eventually(() => rec.messages("room:lost").length === 2, "seq 3");
+    await sleep(100);
+    assert.deepEqual(
+      rec.messages("room:lost").map((m) => m.seq),
+      [1, 3],
+      "2 was finished by its ack and never came again",
+    );
+    socket.close();
+    await server.stop();
   });
 
   it("loses no acked group message and finishes every message across SIGKILLs", async () => {
