@@ -9,6 +9,7 @@ import path from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import type { Config } from "../server/config.js";
 import { ROOT, type SpawnedServer, spawnServer, startServer, type TestServer, tempDir } from "../test/helpers.js";
+import { locateBrowser } from "./browser.js";
 
 let webDir: string | undefined;
 
@@ -39,11 +40,12 @@ export function spawnChatServer(dataDir: string, port = 0): Promise<SpawnedServe
   return spawnServer(dataDir, { HERALD_WEB_DIR: buildWeb(), HERALD_RATE_LIMIT: "1000000" }, port);
 }
 
-/** Debian's Chromium where it is (CI installs it), else Playwright's own browser. */
-export function launchBrowser(): Promise<Browser> {
-  const executablePath = fs.existsSync("/usr/bin/chromium") ? "/usr/bin/chromium" : undefined;
+/** The Chromium that `npm test`'s ensure step (./browser.ts) checked, found by the same lookup. */
+export async function launchBrowser(): Promise<Browser> {
+  const lookup = await locateBrowser();
+  if (!lookup.found) throw new Error(lookup.message);
   return chromium.launch({
-    ...(executablePath ? { executablePath } : {}),
+    executablePath: lookup.path,
     args: [
       "--headless",
       "--no-sandbox",
