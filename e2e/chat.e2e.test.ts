@@ -443,3 +443,26 @@ describe("web chat - retention gap", () => {
     }
   });
 });
+
+describe("web chat - links", () => {
+  it("renders http(s) URLs in a message as links opening a new tab, and javascript: as text", async () => {
+    const [wes, xia] = await Promise.all([open("wes", "/room/links"), open("xia", "/room/links")]);
+    const text = "see https://example.com/a?b=1 and javascript:alert(1)";
+    await send(wes.page, text);
+    // The sender's own message and the one delivered to the other render alike.
+    for (const u of [wes, xia]) {
+      const el = messageEl(u, text);
+      await el.waitFor();
+      assert.equal(await el.locator(".text").textContent(), text);
+      const anchors = await el
+        .locator("a")
+        .evaluateAll((as) =>
+          as.map((a) => [a.getAttribute("href"), a.getAttribute("target"), a.getAttribute("rel"), a.textContent]),
+        );
+      assert.deepEqual(anchors, [
+        ["https://example.com/a?b=1", "_blank", "noopener noreferrer", "https://example.com/a?b=1"],
+      ]);
+      assert.equal(await u.page.locator('a[href^="javascript:" i]').count(), 0);
+    }
+  });
+});

@@ -1,13 +1,14 @@
 /**
  * The messages of one conversation in a virtualized list: author, time, consecutive messages of one
- * author grouped, day dividers, own messages' status (sending, sent, failed), gap notices, and a
- * jump-to-latest button when scrolled up. Each message element carries `data-message-id` and
- * `data-seq` (empty while pending) for tests and tools.
+ * author grouped, http(s) links in the text, day dividers, own messages' status (sending, sent,
+ * failed), gap notices, and a jump-to-latest button when scrolled up. Each message element carries
+ * `data-message-id` and `data-seq` (empty while pending) for tests and tools.
  */
-import { memo, useCallback, useEffect, useRef, useState } from "react";
+import { Fragment, memo, useCallback, useEffect, useRef, useState } from "react";
 import { Avatar } from "./Avatar.js";
 import type { Conversation } from "./conversation.js";
 import { conversationTitle } from "./conversation.js";
+import { linkify } from "./linkify.js";
 import type { ListItem, MessageItem } from "./messageStore.js";
 import { payloadText } from "./messageStore.js";
 import { VirtualList } from "./VirtualList.js";
@@ -176,13 +177,33 @@ const Row = memo(function Row({
               </time>
             </div>
           )}
-          <div className="text">{text}</div>
+          <MessageText text={text} />
           {mine && item.status !== "delivered" && <Status item={item} />}
         </div>
       </article>
     </>
   );
 });
+
+/** Text nodes and http(s) anchors only: whatever a message holds, React escapes it. */
+function MessageText({ text }: { text: string }) {
+  let offset = 0;
+  return (
+    <div className="text">
+      {linkify(text).map((part) => {
+        const key = offset;
+        offset += part.text.length;
+        return "href" in part ? (
+          <a key={key} href={part.href} target="_blank" rel="noopener noreferrer">
+            {part.text}
+          </a>
+        ) : (
+          <Fragment key={key}>{part.text}</Fragment>
+        );
+      })}
+    </div>
+  );
+}
 
 function Status({ item }: { item: MessageItem }) {
   if (item.status === "pending") return <div className="status">Sending…</div>;
