@@ -1,6 +1,6 @@
 /**
  * Who is connecting (PROTOCOL.md "Transport"): in `dev` mode `auth.user` (or the HTTP header
- * `X-Herald-User`) is the user and everyone is an admin; in `jwt` mode an HS256 token signed with
+ * `X-Herald-User`) is the user, an admin unless HERALD_ADMINS names the admins; in `jwt` mode an HS256 token signed with
  * HERALD_JWT_SECRET whose `sub` is the user, `exp`/`nbf` checked with no leeway, `admin: true` the
  * only way to admin rights.
  */
@@ -29,7 +29,7 @@ export class Authenticator {
       if (typeof user !== "string" || !NAME_RE.test(user)) {
         throw new HeraldError("BAD_REQUEST", "user: 1-64 chars of [A-Za-z0-9._-], starting with a letter or digit");
       }
-      return { user, admin: true };
+      return { user, admin: this.config.admins?.includes(user) ?? true };
     }
     const { token } = credentials;
     if (typeof token !== "string" || token === "") throw new HeraldError("UNAUTHORIZED", "a token is required");

@@ -5,6 +5,7 @@
 import os from "node:os";
 import path from "node:path";
 import { DEFAULTS } from "../shared/protocol.js";
+import { NAME_RE } from "../shared/topics.js";
 
 export type Durability = "full" | "normal";
 
@@ -17,15 +18,32 @@ export interface Config {
   dataDir: string;
   /** `dev`: `auth.user` is the user id and everyone is an admin; `jwt`: HS256 tokens. @default "dev" */
   auth: "dev" | "jwt";
-  /** Required with `auth: "jwt"`. */
+  /** Required with `auth: "jwt"`: at least 32 bytes. */
   jwtSecret?: string;
+  /** In `dev` auth, the users who are admins; unset, every user is. */
+  admins?: readonly string[];
+  /** Lets `dev` auth listen on an address other than loopback (with a warning on every start). @default false */
+  devPublic: boolean;
+  /** Browser origins allowed to open a socket besides the hub's own (PROTOCOL "Transport"). @default [] */
+  allowedOrigins: readonly string[];
+  /** When set, `/metrics` needs `Authorization: Bearer <token>`. */
+  metricsToken?: string;
+  /** Bytes waiting to be sent to one connection before its events are held back. @default 8 MiB */
+  maxBuffered: number;
+  /** Durable subscriptions and group memberships per user (`broadcast` does not count). @default 10000 */
+  maxSubscriptions: number;
+  /** Open HTTP and socket connections at once; past it new ones are refused at accept. @default 50000 */
+  maxConnections: number;
   /** `full`: fsync before a publish or ack is answered; `normal`: the OS page cache. @default "full" */
   durability: Durability;
   /** Largest payload in bytes of UTF-8 JSON. @default 65536 */
   maxPayload: number;
   /** Unacked messages outstanding per stream. @default 1024 */
   maxInflight: number;
-  /** Publishes, prepares, commits and signals a second per connection (per user over HTTP). @default 1000 */
+  /**
+   * Calls a second per connection (per user over HTTP): publish, prepare, commit, signal, request,
+   * subscribe, history and presence take a token each. @default 1000
+   */
   rateLimit: number;
   /** @default 30000 */
   ackTimeoutMs: number;
@@ -60,6 +78,7 @@ export class ConfigError extends Error {
   }
 }
 
+const MIN_JWT_SECRET_BYTES = 32;
 const LOG_LEVELS = new Set(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 const PACKAGE_ROOT = path.resolve(
   import.meta.dirname,
@@ -111,6 +130,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     return raw as T;
   };
   const str = (name: string): string | undefined => (env[name] === "" ? undefined : env[name]);
+  /** A comma-separated list; blanks around items and empty items are dropped. */
+  const list = (name: string): string[] | undefined =>
+    str(name)
+      ?.split(",")
+      .map((item) => item.trim())
+      .filter((item) => item !== "");
+  const flag = (name: string): boolean => oneOf(name, "0", ["0", "1"] as const) === "1";
 
   const port = int("PORT", DEFAULTS.port, 0, 65535);
   const config: Config = {
@@ -118,6 +144,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     host: str("HOST") ?? DEFAULTS.host,
     dataDir: path.resolve(str("HERALD_DATA_DIR") ?? DEFAULTS.dataDir),
     auth: oneOf("HERALD_AUTH", "dev", ["dev", "jwt"] as const),
+    devPublic: flag("HERALD_DEV_PUBLIC"),
+    allowedOrigins: (list("HERALD_ALLOWED_ORIGINS") ?? []).map((origin) => {
+      const normal = originOf(origin);
+      if (normal === undefined) {
+        problems.push(
+          `HERALD_ALLOWED_ORIGINS: ${JSON.stringify(origin)} is not an origin such as https://chat.example.com`,
+        );
+      }
+      return normal ?? origin;
+    }),
+    maxBuffered: int("HERALD_MAX_BUFFERED", DEFAULTS.maxBuffered, 64 * 1024),
+    maxSubscriptions: int("HERALD_MAX_SUBSCRIPTIONS", DEFAULTS.maxSubscriptions, 1),
+    maxConnections: int("HERALD_MAX_CONNECTIONS", 50_000, 1),
     durability: oneOf("HERALD_DURABILITY", "full", ["full", "normal"] as const),
     maxPayload: int("HERALD_MAX_PAYLOAD", DEFAULTS.maxPayload, 1, 64 * 1024 * 1024),
     maxInflight: int("HERALD_MAX_INFLIGHT", DEFAULTS.maxInflight, 1, 1_000_000),
@@ -136,6 +175,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   };
   const jwtSecret = str("HERALD_JWT_SECRET");
   if (jwtSecret !== undefined) config.jwtSecret = jwtSecret;
+  const admins = list("HERALD_ADMINS");
+  if (admins !== undefined) {
+    for (const admin of admins) {
+      if (!NAME_RE.test(admin)) problems.push(`HERALD_ADMINS: ${JSON.stringify(admin)} is not a user id`);
+    }
+    config.admins = admins;
+  }
+  const metricsToken = str("HERALD_METRICS_TOKEN");
+  if (metricsToken !== undefined) config.metricsToken = metricsToken;
   const databaseUrl = str("HERALD_DATABASE_URL");
   if (databaseUrl !== undefined) config.databaseUrl = databaseUrl;
   const redisUrl = str("HERALD_REDIS_URL");
@@ -144,6 +192,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   Object.assign(config, overrides);
 
   if (config.auth === "jwt" && !config.jwtSecret) problems.push("HERALD_JWT_SECRET is required when HERALD_AUTH=jwt");
+  if (config.auth === "jwt" && config.jwtSecret && Buffer.byteLength(config.jwtSecret) < MIN_JWT_SECRET_BYTES) {
+    // HS256 is only as strong as its key: a short secret can be found by brute force from one token.
+    problems.push(`HERALD_JWT_SECRET: at least ${MIN_JWT_SECRET_BYTES} bytes (openssl rand -base64 32 makes one)`);
+  }
+  if (config.auth === "dev" && !config.devPublic && !isLoopback(config.host)) {
+    // In dev auth anyone may claim any user id and is an admin: only the own machine may reach it.
+    problems.push(
+      `HOST=${config.host} with HERALD_AUTH=dev: every peer could claim any user and be admin; use HERALD_AUTH=jwt, a loopback HOST, or HERALD_DEV_PUBLIC=1 to allow it anyway`,
+    );
+  }
   if (config.store === "postgres") {
     if (!config.databaseUrl) problems.push("HERALD_DATABASE_URL is required when HERALD_STORE=postgres");
     problems.push("HERALD_STORE=postgres: the PostgreSQL store is not built yet; use sqlite");
@@ -154,4 +212,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
+}
+
+/** Whether a listen address is reachable from this machine only (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/** `scheme://host[:port]` as browsers send it in `Origin`, or undefined for anything else. */
+export function originOf(text: string): string | undefined {
+  try {
+    const url = new URL(text);
+    if (url.origin === "null" || url.pathname !== "/" || url.search || url.hash || url.username) return undefined;
+    return url.origin;
+  } catch {
+    return undefined;
+  }
 }

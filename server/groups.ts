@@ -178,12 +178,16 @@ export class Groups {
     topic: string,
     name: string,
     from: number | undefined,
+    quota?: number,
   ): Promise<{ head: number; acked: number; member?: Member }> {
-    const joined = await this.store.joinGroup(session, topic, name, from);
+    const joined = await this.store.joinGroup(session, topic, name, from, quota);
+    // No await between the store's answer and the in-memory group: joins resolve in the store's
+    // order, so the one that created the record makes the group and later ones find it. (Awaiting
+    // the head here let two members joining at once each make a group, one of which got nothing.)
     let group = this.find(topic, name);
     if (!group || joined.created) {
       if (group) this.end(group);
-      group = this.add(new Group(topic, name, joined.progress, await this.store.head(topic)));
+      group = this.add(new Group(topic, name, joined.progress, joined.head));
     }
     if (!session.live || session.members.has(memberKey(topic, name))) {
       // PROTOCOL: subscribing again changes nothing and re-sends nothing (`from` counts only on creation).

@@ -2,7 +2,7 @@
  * One Herald server: the store, the socket.io hub and the HTTP API on one fastify server and port.
  * `createHerald` is what main.ts, the CLI's `serve` and the tests call.
  */
-import Fastify from "fastify";
+import Fastify, { type FastifyReply } from "fastify";
 import { Server } from "socket.io";
 import type { ClientToServerEvents, ServerToClientEvents } from "../shared/protocol.js";
 import { Authenticator } from "./auth.js";
@@ -11,7 +11,7 @@ import type { Config } from "./config.js";
 import type { Context } from "./context.js";
 import { Delivery } from "./delivery.js";
 import { Groups } from "./groups.js";
-import { registerHttp } from "./http.js";
+import { errorBody, registerHttp } from "./http.js";
 import { Hub } from "./hub.js";
 import { createLogger } from "./log.js";
 import { Metrics } from "./metrics.js";
@@ -27,6 +27,20 @@ export interface Herald {
   retention: Retention;
   /** Graceful stop: no new connections, finish and flush what is in flight, close the store, disconnect. */
   close(): Promise<void>;
+}
+
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 15_000;
+
+function clientErrorMessage(err: Error): string {
+  switch ((err as { code?: string }).code) {
+    case "HPE_HEADER_OVERFLOW":
+      return "request headers too large";
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+      return `request not received within ${REQUEST_TIMEOUT_MS / 1000} s`;
+    default:
+      return "malformed HTTP request";
+  }
 }
 
 export interface HeraldOptions {
@@ -54,8 +68,34 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
   await ctx.groups.load();
   const auth = new Authenticator(config);
 
-  // PROTOCOL: the HTTP parser's limit is at least HERALD_MAX_PAYLOAD + 4 KiB.
-  const app = Fastify({ bodyLimit: config.maxPayload + 16 * 1024, logger: false });
+  const app = Fastify({
+    // PROTOCOL: the HTTP parser's limit is at least HERALD_MAX_PAYLOAD + 4 KiB.
+    bodyLimit: config.maxPayload + 16 * 1024,
+    logger: false,
+    // A connection that sends its headers or body slowly holds a socket and a parser: it gets 10 s
+    // for the headers and 15 s for the whole request, checked every second (Node's default
+    // checks every 30 s, so a 10 s limit held connections for up to 40 s).
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    http: { headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
+    // A path fastify cannot decode (`%ZZ`) and a request Node's parser refuses (headers too large,
+    // a timeout) answer in the protocol's error shape too.
+    frameworkErrors: (error, _req, reply) => {
+      (reply as FastifyReply).status(400).type("application/json").send(errorBody("BAD_REQUEST", error.message));
+    },
+    clientErrorHandler: (err, socket) => {
+      if ((err as { code?: string }).code === "ECONNRESET" || socket.destroyed) return;
+      const body = errorBody("BAD_REQUEST", clientErrorMessage(err));
+      if (socket.writable) {
+        socket.write(
+          `HTTP/1.1 400 Bad Request\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy(err);
+    },
+  });
+  // Past this many open connections (HTTP and sockets alike) new ones are refused at accept.
+  app.server.maxConnections = config.maxConnections;
+  app.server.on("drop", () => metrics.refusedConnections.inc());
   const io = new Server<ClientToServerEvents, ServerToClientEvents>(app.server, {
     // PROTOCOL: at least 2 x HERALD_MAX_PAYLOAD + 64 KiB, so an oversized payload gets PAYLOAD_TOO_LARGE.
     maxHttpBufferSize: 2 * config.maxPayload + 64 * 1024,

@@ -5,6 +5,7 @@ import { type Caller, type Context, requireSubscribe } from "./context.js";
 
 export async function history(ctx: Context, caller: Caller, args: HistoryArgs): Promise<HistoryOk> {
   requireSubscribe(caller, args.topic);
+  caller.bucket.take();
   const limit = Math.min(args.limit ?? DEFAULTS.historyLimit, DEFAULTS.historyMaxLimit);
   const query: { before?: number; after?: number; limit: number } = { limit };
   if (args.before !== undefined) query.before = args.before;

@@ -1,9 +1,12 @@
 /**
  * The HTTP API (PROTOCOL.md "HTTP") on fastify: health, publish, history, stats, metrics, and the
- * built web app. Errors are `{ "error": Err }` with the status from the error table.
+ * built web app. Errors are `{ "error": Err }` with the status from the error table, also those
+ * that fastify or Node's parser raise before a route runs.
  */
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import helmet from "@fastify/helmet";
 import fastifyStatic from "@fastify/static";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ERRORS, HeraldError } from "../shared/errors.js";
@@ -14,6 +17,16 @@ import { history } from "./history.js";
 import { failure } from "./hub.js";
 import { publish } from "./publish.js";
 import { TokenBucket } from "./ratelimit.js";
+
+/** Requests one connection may have waiting for their answers before it is closed. */
+const MAX_PIPELINED = 16;
+
+const digest = (text: string): Buffer => crypto.createHash("sha256").update(text).digest();
+
+/** The body of an error raised before a route ran (fastify's frameworkErrors, Node's clientError). */
+export function errorBody(code: "BAD_REQUEST", message: string): string {
+  return JSON.stringify({ error: { code, message } });
+}
 
 export interface HttpDeps {
   ctx: Context;
@@ -72,6 +85,45 @@ export async function registerHttp(app: FastifyInstance, { ctx, auth, connection
     reply.status(ERRORS[error.code].status).send({ error });
   });
 
+  // A client may pipeline requests without reading the answers; each answer waits in memory for the
+  // ones before it, so past a few (browsers and curl never pipeline) the connection is closed.
+  const pipelined = new WeakMap<object, number>();
+  app.addHook("onRequest", async (req, reply) => {
+    const socket = req.raw.socket;
+    const waiting = (pipelined.get(socket) ?? 0) + 1;
+    pipelined.set(socket, waiting);
+    if (waiting > MAX_PIPELINED) {
+      reply.hijack();
+      socket.destroy();
+    }
+  });
+  app.addHook("onResponse", async (req) => {
+    const socket = req.raw.socket;
+    pipelined.set(socket, (pipelined.get(socket) ?? 1) - 1);
+  });
+
+  // The web app's headers: no framing by other sites, nothing but its own scripts, styles and
+  // sockets, no MIME sniffing, no referrer. HSTS is left to the TLS proxy in front, if any: sent
+  // over plain http it would mean nothing, and it outlives a change of mind for a year.
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+      },
+    },
+    hsts: false,
+  });
+
   app.get("/healthz", async () => ({ ok: true }));
 
   app.post("/api/v1/publish", async (req) => {
@@ -108,7 +160,16 @@ export async function registerHttp(app: FastifyInstance, { ctx, auth, connection
     return { retried: await ctx.groups.retry(req.params.topic, group, body.from ?? 1, to) };
   });
 
-  app.get("/metrics", async (_req, reply) => {
+  const metricsToken = ctx.config.metricsToken === undefined ? undefined : digest(ctx.config.metricsToken);
+  app.get("/metrics", async (req, reply) => {
+    if (metricsToken) {
+      const header = req.headers.authorization;
+      const given = header?.startsWith("Bearer ") ? digest(header.slice(7)) : undefined;
+      // Digests of equal length, so that the comparison takes the same time for any wrong token.
+      if (!given || !crypto.timingSafeEqual(given, metricsToken)) {
+        throw new HeraldError("UNAUTHORIZED", "/metrics needs Authorization: Bearer <HERALD_METRICS_TOKEN>");
+      }
+    }
     reply.type(ctx.metrics.registry.contentType);
     return ctx.metrics.registry.metrics();
   });

@@ -28,10 +28,12 @@ import {
 import { ID_RE } from "../shared/topics.js";
 import { ack } from "./ack.js";
 import type { Authenticator } from "./auth.js";
+import { originOf } from "./config.js";
 import { type Context, requireSubscribe } from "./context.js";
 import { history } from "./history.js";
 import { publish } from "./publish.js";
 import { TokenBucket } from "./ratelimit.js";
+import { type EngineConnection, SendBuffer } from "./send-buffer.js";
 import { clientKey, type HeraldSocket, Session } from "./session.js";
 import { signal } from "./signal.js";
 import { drop, resume, startAll, stopDelivery, subscribe, unsubscribe } from "./subscriptions.js";
@@ -82,6 +84,7 @@ const HANDLERS: Record<ClientEvent, Handler> = {
     schema: presenceSchema,
     run: async (ctx, session, args: { topic: string }) => {
       requireSubscribe(session, args.topic);
+      session.bucket.take();
       return { users: ctx.presence.users(args.topic) };
     },
   },
@@ -92,6 +95,21 @@ const HANDLERS: Record<ClientEvent, Handler> = {
   rollback: { schema: rollbackSchema, run: notYet("rollback (transactions)") },
 };
 const KNOWN = new Set<string>(CLIENT_EVENTS);
+/**
+ * Events whose reply grows with the data (a history page of up to 500 messages, a user list): the
+ * events after one wait until its reply is queued, so that a burst of them cannot all start before
+ * the send buffer has counted the first (see receive).
+ */
+const READS = new Set<ClientEvent>(["history", "presence", "subscribe"]);
+/**
+ * Events one connection may have waiting to run. A WebSocket stops being read while its send buffer
+ * is full, so this bounds what one read of the TCP socket held; a long-polling client past it is
+ * disconnected, since its POSTs cannot be paused.
+ */
+const MAX_HELD = 10_000;
+/** PROTOCOL: a connection whose send buffer stays full this long is disconnected. */
+const DRAIN_TIMEOUT_MS = 30_000;
+const DRAIN_POLL_MS = 50;
 /** The handshake's `auth` object: `io(url, { auth: { clientId, token?, user? } })`. */
 const AUTH_FIELDS = new Set(["clientId", "token", "user"]);
 
@@ -144,8 +162,11 @@ export class Hub {
     if (typeof clientId !== "string" || !ID_RE.test(clientId)) {
       throw new HeraldError("BAD_REQUEST", "auth.clientId: 1-64 chars of [A-Za-z0-9_-]");
     }
+    this.checkOrigin(socket.handshake.headers);
     const { user, admin } = await this.auth.identify(auth);
-    const session = new Session(socket, user, clientId, admin, new TokenBucket(this.ctx.config.rateLimit));
+    const { config } = this.ctx;
+    const sendBuffer = new SendBuffer(socket.conn as unknown as EngineConnection, config.maxBuffered);
+    const session = new Session(socket, user, clientId, admin, new TokenBucket(config.rateLimit), sendBuffer);
     const old = this.sessions.get(session.key);
     this.sessions.set(session.key, session);
     if (old) {
@@ -154,6 +175,9 @@ export class Hub {
       stopDelivery(this.ctx, old);
       old.socket.emit("error", { code: "REPLACED", message: "a newer connection of this client took over" });
       old.socket.disconnect(true);
+      // PROTOCOL: no presence event for the hand-over. The old sessions leave their topics once this
+      // one has joined them; one replaced before it joined hands on the sessions it was to drop.
+      session.handover.push(old, ...old.handover.splice(0));
     }
     this.ctx.presence.connect(session);
     // A client that goes away during the handshake never gets a "connection" (socket.io drops it
@@ -166,10 +190,29 @@ export class Hub {
       this.closed(session);
       throw err;
     }
-    // The new session has joined its topics, so the old one leaves without a presence event.
-    if (old) drop(this.ctx, old);
     if (!resumed) throw new HeraldError("REPLACED", "a newer connection of this client took over");
+    // The new session has joined its topics, so the old ones leave without a presence event.
+    for (const replaced of session.handover.splice(0)) drop(this.ctx, replaced);
     socket.data = session;
+  }
+
+  /**
+   * PROTOCOL "Transport": a browser page of another site must not open a socket as the user of this
+   * browser (cross-site WebSocket hijacking; in dev auth it could claim any user). Browsers send
+   * `Origin`; Node clients send none and are not affected. The hub's own origin is the one whose
+   * host is the `Host` the request came to, whatever the scheme a proxy in front terminates.
+   */
+  private checkOrigin(headers: { origin?: string | undefined; host?: string | undefined }): void {
+    const { origin } = headers;
+    if (origin === undefined) return;
+    const normal = originOf(origin);
+    if (
+      normal !== undefined &&
+      (new URL(normal).host === headers.host || this.ctx.config.allowedOrigins.includes(normal))
+    ) {
+      return;
+    }
+    throw new HeraldError("FORBIDDEN", `origin ${origin} may not connect (HERALD_ALLOWED_ORIGINS lists the others)`);
   }
 
   /**
@@ -184,6 +227,7 @@ export class Hub {
     if (!session.live) return;
     session.live = false;
     if (this.sessions.get(session.key) === session) this.sessions.delete(session.key);
+    for (const replaced of session.handover.splice(0)) drop(this.ctx, replaced);
     drop(this.ctx, session);
     this.ctx.store.touchClient(session, Date.now()).catch(() => {});
   }
@@ -198,7 +242,7 @@ export class Hub {
     // first `messages`, and the chat then loads the newest page instead of all it missed.
     socket.onAny((event: unknown, ...args: unknown[]) => {
       if (typeof event === "string" && KNOWN.has(event)) {
-        process.nextTick(this.dispatchNext, session, event, args);
+        this.receive(session, event as ClientEvent, args);
         return;
       }
       const cb = args[args.length - 1];
@@ -212,9 +256,72 @@ export class Hub {
     startAll(this.ctx, session);
   }
 
+  /**
+   * PROTOCOL "Transport": once more than HERALD_MAX_BUFFERED waits to be sent to the connection, none
+   * of its further events runs until it drains (nor does anything queued behind a read, see
+   * READS). Held events keep their order.
+   */
+  private receive(session: Session, event: ClientEvent, args: unknown[]): void {
+    if (session.reading || session.held.length > 0 || session.sendBuffer.full) {
+      session.held.push({ event, args });
+      if (session.held.length > MAX_HELD) {
+        this.ctx.log.warn({ user: session.user, clientId: session.clientId }, "too many events held; disconnecting");
+        session.socket.disconnect(true);
+        return;
+      }
+      if (!session.reading) this.release(session);
+      return;
+    }
+    this.start(session, event, args);
+  }
+
+  private start(session: Session, event: ClientEvent, args: unknown[]): void {
+    if (READS.has(event)) session.reading = true;
+    process.nextTick(this.dispatchNext, session, event, args);
+  }
+
+  /** Runs held events while the send buffer has room; a full one is polled until it drains, or times out. */
+  private release(session: Session): void {
+    while (!session.reading && session.held.length > 0 && session.live) {
+      if (session.sendBuffer.full) {
+        this.waitForDrain(session);
+        return;
+      }
+      const { event, args } = session.held.shift()!;
+      this.start(session, event, args);
+    }
+  }
+
+  private waitForDrain(session: Session): void {
+    if (session.fullSince !== undefined) return;
+    session.fullSince = performance.now();
+    session.sendBuffer.pauseReading();
+    const poll = setInterval(() => {
+      if (!session.live) {
+        clearInterval(poll);
+        return;
+      }
+      if (!session.sendBuffer.full) {
+        clearInterval(poll);
+        session.fullSince = undefined;
+        session.sendBuffer.resumeReading();
+        this.release(session);
+      } else if (performance.now() - session.fullSince! > DRAIN_TIMEOUT_MS) {
+        clearInterval(poll);
+        this.ctx.log.warn(
+          { user: session.user, clientId: session.clientId },
+          "send buffer full for 30 s; disconnecting",
+        );
+        session.socket.disconnect(true);
+      }
+    }, DRAIN_POLL_MS);
+    poll.unref();
+  }
+
   /** `dispatch` for process.nextTick, made once: the hot path makes no closure per event. */
   private readonly dispatchNext = (session: Session, event: ClientEvent, args: unknown[]): void => {
-    void this.dispatch(session, event, args);
+    const done = this.dispatch(session, event, args);
+    if (READS.has(event)) void done.then(() => this.readDone(session));
   };
 
   private async dispatch(session: Session, event: ClientEvent, args: unknown[]): Promise<void> {
@@ -241,6 +348,12 @@ export class Hub {
       return;
     }
     call.reply(result);
+  }
+
+  /** The reply of a read is queued (or there is none): the events held behind it may run. */
+  private readDone(session: Session): void {
+    session.reading = false;
+    this.release(session);
   }
 
   private answer(session: Session, event: ClientEvent, cb: ((reply: unknown) => void) | undefined, err: unknown): void {

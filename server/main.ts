@@ -2,7 +2,7 @@
  * `npm start`: read the settings, serve, and stop gracefully on SIGTERM or SIGINT (within 5 s,
  * without losing anything that was answered).
  */
-import { type Config, ConfigError, environment, loadConfig } from "./config.js";
+import { type Config, ConfigError, environment, isLoopback, loadConfig } from "./config.js";
 import { createHerald } from "./herald.js";
 
 /** `env`: variables on top of the process's environment (the CLI's `serve` flags). */
@@ -19,6 +19,12 @@ export async function serve(env: Record<string, string> = {}): Promise<void> {
   }
   const herald = await createHerald(config);
   console.log(`herald: listening on ${herald.url} (data in ${config.dataDir}, durability ${config.durability})`);
+  if (config.auth === "dev" && !isLoopback(config.host)) {
+    // PROTOCOL: allowed only with HERALD_DEV_PUBLIC=1, and then said on every start.
+    console.warn(
+      `herald: WARNING: HERALD_AUTH=dev on ${config.host}: anyone who reaches this address can claim any user${config.admins ? "" : " and is an admin"}; use HERALD_AUTH=jwt for anything but a trusted network`,
+    );
+  }
 
   const stop = (signal: string) => {
     console.log(`herald: ${signal}, stopping`);

@@ -1,4 +1,10 @@
-/** Prometheus metrics (prom-client), one registry per server so that several can share a process. */
+/**
+ * Prometheus metrics (prom-client), one registry per server so that several can share a process.
+ * A scrape is cheap and its size bounded, whoever asks: counters are kept as events happen, nothing
+ * reads the store, and no label takes a topic, user or client (a topic label named every inbox, and
+ * anyone who can subscribe could grow the series without end). Per-topic detail is the admin API's
+ * (`/api/v1/stats`).
+ */
 import client from "prom-client";
 import type { Store } from "./store/store.js";
 
@@ -13,6 +19,8 @@ export class Metrics {
   readonly acks: client.Counter;
   readonly deadLetters: client.Counter;
   readonly dropped: client.Counter<"reason">;
+  readonly signalsDropped: client.Counter;
+  readonly refusedConnections: client.Counter;
   readonly commitSeconds: client.Histogram;
 
   constructor(store: Store, nodeId: string) {
@@ -44,39 +52,43 @@ export class Metrics {
       labelNames: ["reason"],
       registers,
     });
+    this.signalsDropped = new client.Counter({
+      name: "herald_signals_dropped_total",
+      help: "Signals not sent to a connection whose send buffer was over HERALD_MAX_BUFFERED",
+      registers,
+    });
+    this.refusedConnections = new client.Counter({
+      name: "herald_connections_refused_total",
+      help: "Connections refused at accept because HERALD_MAX_CONNECTIONS were open",
+      registers,
+    });
     this.commitSeconds = new client.Histogram({
       name: "herald_commit_seconds",
       help: "Time from a batch's commit to its durability (group commit and fsync)",
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     });
-    new client.Gauge({
-      name: "herald_topic_lag",
-      help: "Per topic: the largest number of messages a durable subscription has not acked",
-      labelNames: ["topic"],
-      registers,
-      async collect() {
-        this.reset();
-        const stats = await store.stats();
-        const lag = new Map<string, number>();
-        for (const s of stats.subscriptions) lag.set(s.topic, Math.max(lag.get(s.topic) ?? 0, s.lag));
-        for (const [topic, value] of lag) this.set({ topic }, value);
-      },
-    });
     client.collectDefaultMetrics({ register: this.registry, prefix: "herald_process_" });
     store.onCommit((seconds) => this.commitSeconds.observe(seconds));
   }
 
-  /** The consumer groups' backlogs (PROTOCOL.md "Groups"), read from groups.ts when scraped. */
-  watchGroups(stats: () => { topic: string; group: string; lag: number }[]): void {
+  /** The consumer groups' backlogs (PROTOCOL.md "Groups"), summed from groups.ts when scraped. */
+  watchGroups(stats: () => { lag: number }[]): void {
+    const registers = [this.registry];
     new client.Gauge({
       name: "herald_group_backlog",
-      help: "Per consumer group: messages above its low-water mark not yet acked or dead-lettered",
-      labelNames: ["topic", "group"],
-      registers: [this.registry],
+      help: "Messages above their group's low-water mark not yet acked or dead-lettered, over all groups",
+      registers,
       collect() {
-        this.reset();
-        for (const g of stats()) this.set({ topic: g.topic, group: g.group }, g.lag);
+        this.set(stats().reduce((sum, g) => sum + g.lag, 0));
+      },
+    });
+    new client.Gauge({
+      name: "herald_group_backlog_max",
+      help: "The largest backlog of one group: publishes to its topic get BACKLOG_FULL at HERALD_MAX_BACKLOG",
+      registers,
+      collect() {
+        this.set(stats().reduce((max, g) => Math.max(max, g.lag), 0));
       },
     });
   }

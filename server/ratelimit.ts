@@ -1,7 +1,8 @@
 /**
  * HERALD_RATE_LIMIT: a token bucket of `rate` tokens refilled continuously at `rate` a second, one
- * per connection (one per user over HTTP). `publish`, `prepare`, `commit` and `signal` take a token
- * each once they have passed every earlier check, so refused calls take none.
+ * per connection (one per user over HTTP). `publish`, `prepare`, `commit`, `signal`, `request`,
+ * `subscribe`, `history` and `presence` take a token each once they have passed every earlier check,
+ * so refused calls take none. The reads count because a read costs the server more than a publish.
  */
 import { HeraldError } from "../shared/errors.js";
 

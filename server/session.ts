@@ -3,9 +3,10 @@
  * subscription, PROTOCOL.md "Delivery guarantees"), its group memberships and its rate bucket.
  */
 import type { Socket } from "socket.io";
-import type { ClientToServerEvents, ServerToClientEvents } from "../shared/protocol.js";
+import type { ClientEvent, ClientToServerEvents, ServerToClientEvents } from "../shared/protocol.js";
 import type { Member } from "./groups.js";
 import type { TokenBucket } from "./ratelimit.js";
+import type { SendBuffer } from "./send-buffer.js";
 import type { ClientKey } from "./store/store.js";
 
 export type HeraldSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
@@ -36,6 +37,17 @@ export class Session implements ClientKey {
   readonly members = new Map<string, Member>();
   /** False once REPLACED or disconnected: nothing more is delivered to it. */
   live = true;
+  /**
+   * Events received and not yet run, in arrival order (hub.ts `receive`): behind a read whose reply
+   * is not queued yet, or while the send buffer is full.
+   */
+  readonly held: { event: ClientEvent; args: unknown[] }[] = [];
+  /** A `history`, `presence` or `subscribe` is running: its reply may be large, so the next events wait for it. */
+  reading = false;
+  /** Replaced sessions of this client that leave their topics once this one has joined them (hub.ts handshake). */
+  readonly handover: Session[] = [];
+  /** Since when the send buffer has been full with events held (ms, performance.now), or undefined. */
+  fullSince: number | undefined;
 
   constructor(
     readonly socket: HeraldSocket,
@@ -43,6 +55,7 @@ export class Session implements ClientKey {
     readonly clientId: string,
     readonly admin: boolean,
     readonly bucket: TokenBucket,
+    readonly sendBuffer: SendBuffer,
   ) {}
 
   get key(): string {

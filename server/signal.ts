@@ -13,8 +13,11 @@ export async function signal(ctx: Context, session: Session, args: SignalArgs): 
   encodePayload(args.payload, ctx.config.maxPayload);
   session.bucket.take();
   const event = { topic: args.topic, from: session.user, payload: args.payload };
-  for (const stream of ctx.delivery.streams(args.topic)) {
-    if (stream.session !== session) stream.session.socket.emit("signal", event);
+  for (const { session: to } of ctx.delivery.streams(args.topic)) {
+    if (to === session) continue;
+    // PROTOCOL: signals are at most once; one for a connection that does not read would only grow its buffer.
+    if (to.sendBuffer.full) ctx.metrics.signalsDropped.inc();
+    else to.socket.emit("signal", event);
   }
   return {};
 }

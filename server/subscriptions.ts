@@ -14,16 +14,24 @@ import type { Session } from "./session.js";
 /** Delivery starts after the reply is sent: PROTOCOL says the reply comes before any `messages` it causes. */
 export async function subscribe(ctx: Context, session: Session, args: SubscribeArgs, call: Call): Promise<SubscribeOk> {
   const topic = requireSubscribe(session, args.topic);
+  if (args.group !== undefined && topic.kind === "dead") {
+    throw new HeraldError("BAD_REQUEST", "a dead-letter topic has no consumer groups");
+  }
+  // Spent only once the store took it: a LIMIT_EXCEEDED refusal takes no token. hub.ts runs one
+  // read of a connection at a time, so no other subscribe can spend the token meanwhile.
+  session.bucket.check();
+  const quota = ctx.config.maxSubscriptions;
   if (args.group !== undefined) {
-    if (topic.kind === "dead") throw new HeraldError("BAD_REQUEST", "a dead-letter topic has no consumer groups");
-    const { head, acked, member } = await ctx.groups.join(session, args.topic, args.group, args.from);
+    const { head, acked, member } = await ctx.groups.join(session, args.topic, args.group, args.from, quota);
+    session.bucket.spend();
     if (member) {
       ctx.presence.join(args.topic, session);
       call.after(() => ctx.groups.start(member));
     }
     return { head, acked };
   }
-  const { head, acked } = await ctx.store.subscribe(session, args.topic, args.from);
+  const { head, acked } = await ctx.store.subscribe(session, args.topic, args.from, quota);
+  session.bucket.spend();
   if (!session.live) return { head, acked };
   const stream = session.streams.get(args.topic);
   if (!stream) {

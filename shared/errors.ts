@@ -19,6 +19,10 @@ export const ERRORS = {
   REPLACED: { status: 409, when: "a newer connection with the same (user, clientId) took over" },
   NOT_FOUND: { status: 404, when: "an unknown transaction id or /api/ route" },
   CONFLICT: { status: 409, when: "a transaction id in the wrong state" },
+  LIMIT_EXCEEDED: {
+    status: 429,
+    when: "a subscribe that would give the user more than HERALD_MAX_SUBSCRIPTIONS subscriptions and memberships",
+  },
   INTERNAL: { status: 500, when: "a bug or a storage failure; the message was not accepted" },
 } as const satisfies Record<string, { status: number; when: string }>;
 

@@ -151,6 +151,8 @@ export const DEFAULTS = {
   historyLimit: 50,
   historyMaxLimit: 500,
   requestTimeoutMs: 10000,
+  maxBuffered: 8 * 1024 * 1024,
+  maxSubscriptions: 10000,
 } as const;
 
 /** The deepest nesting a payload may have; deeper is `BAD_REQUEST` (the protocol is silent). */

@@ -14,7 +14,17 @@ const name = z.string().regex(NAME_RE, "1-64 chars of [A-Za-z0-9._-], starting w
  */
 const topic = z.string();
 const seq = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-const key = z.string().min(1).max(128);
+/**
+ * Well-formed UTF-16 only: a lone surrogate has no UTF-8 form, so the store would keep U+FFFD and
+ * `\ud800` and `\udfff` would read back as one key.
+ */
+const text = (min: number, max: number) =>
+  z
+    .string()
+    .min(min)
+    .max(max)
+    .refine((s) => s.isWellFormed(), "must be well-formed UTF-16 (no lone surrogates)");
+const key = text(1, 128);
 /** `payload` is required but may be any JSON value; `undefined` cannot cross the wire, so absent means missing. */
 const payload = z.unknown().refine((v) => v !== undefined, "payload is required");
 
@@ -32,7 +42,7 @@ export const presenceSchema = z.strictObject({ topic });
 export const signalSchema = z.strictObject({ topic, payload });
 export const requestSchema = z.strictObject({
   to: name,
-  method: z.string().min(1).max(128),
+  method: text(1, 128),
   params: z.unknown().optional(),
   timeoutMs: z.number().int().min(1).max(60000).optional(),
 });

@@ -75,6 +75,16 @@ interface Fresh {
   bytes: number;
 }
 
+/** What a write that would pass HERALD_MAX_SUBSCRIPTIONS returns instead of failing its whole transaction. */
+const OVER_QUOTA = Symbol("over quota");
+
+function refuseOverQuota<T>(result: T | typeof OVER_QUOTA, quota: number | undefined): T {
+  if (result === OVER_QUOTA) {
+    throw new HeraldError("LIMIT_EXCEEDED", `at most ${quota} subscriptions and group memberships per user`);
+  }
+  return result;
+}
+
 /** A committed batch waiting to be durable. */
 interface Batch {
   /** When its commit began, for the commit latency metric. */
@@ -295,6 +305,12 @@ export class SqliteStore implements Store {
         "INSERT INTO groups (topic, name, acked, progress) VALUES (?, ?, ?, ?) ON CONFLICT (topic, name) DO UPDATE SET acked = excluded.acked, progress = excluded.progress",
       ),
       deleteGroup: db.prepare("DELETE FROM groups WHERE topic = ? AND name = ?"),
+      getMember: db.prepare<[string, string, string, string], { one: number }>(
+        "SELECT 1 AS one FROM group_members WHERE user = ? AND client_id = ? AND topic = ? AND name = ?",
+      ),
+      countUserStreams: db.prepare<[string, string], { n: number }>(
+        "SELECT (SELECT count(*) FROM subscriptions WHERE user = ?) + (SELECT count(*) FROM group_members WHERE user = ?) AS n",
+      ),
       putMember: db.prepare("INSERT OR IGNORE INTO group_members (user, client_id, topic, name) VALUES (?, ?, ?, ?)"),
       deleteMember: db.prepare("DELETE FROM group_members WHERE user = ? AND client_id = ? AND topic = ? AND name = ?"),
       countMembers: db.prepare<[string, string], { n: number }>(
@@ -492,17 +508,23 @@ export class SqliteStore implements Store {
     });
   }
 
-  subscribe(client: ClientKey, topic: string, from?: number): Promise<SubscribeResult> {
-    return this.write(() => {
+  subscribe(client: ClientKey, topic: string, from?: number, quota?: number): Promise<SubscribeResult> {
+    return this.write((): SubscribeResult | typeof OVER_QUOTA => {
       this.writeLazy();
       // The assigned head: this batch resolves only once everything up to it is durable.
       const head = this.heads.get(topic)?.head ?? 0;
       const row = this.stmt.getSub.get(client.user, client.clientId, topic);
       if (row && from === undefined) return { head, acked: Math.min(row.acked, head), created: false };
+      if (!row && this.overQuota(client.user, quota)) return OVER_QUOTA;
       const acked = from === undefined ? head : Math.min(from - 1, head);
       this.stmt.putSub.run(client.user, client.clientId, topic, acked);
       return { head, acked, created: row === undefined };
-    });
+    }).then((result) => refuseOverQuota(result, quota));
+  }
+
+  /** Checked inside the write that would add the subscription, so concurrent subscribes cannot pass it together. */
+  private overQuota(user: string, quota: number | undefined): boolean {
+    return quota !== undefined && this.stmt.countUserStreams.get(user, user)!.n >= quota;
   }
 
   unsubscribe(client: ClientKey, topic: string): Promise<void> {
@@ -561,10 +583,13 @@ export class SqliteStore implements Store {
     topic: string,
     group: string,
     from?: number,
+    quota?: number,
   ): Promise<{ head: number; created: boolean; progress: GroupProgress }> {
     return this.write(() => {
       this.writeLazy();
       const head = this.heads.get(topic)?.head ?? 0;
+      const isMember = this.stmt.getMember.get(client.user, client.clientId, topic, group) !== undefined;
+      if (!isMember && this.overQuota(client.user, quota)) return OVER_QUOTA;
       const row = this.stmt.getGroup.get(topic, group);
       this.stmt.putMember.run(client.user, client.clientId, topic, group);
       if (row) return { head, created: false, progress: toProgress(row) };
@@ -577,7 +602,7 @@ export class SqliteStore implements Store {
       };
       this.putProgress(topic, group, progress);
       return { head, created: true, progress };
-    });
+    }).then((result) => refuseOverQuota(result, quota));
   }
 
   leaveGroup(client: ClientKey, topic: string, group: string): Promise<{ ended: boolean }> {

@@ -117,8 +117,12 @@ export interface Store {
 
   /** Registers the client; `first` is true on its first connection ever (or since it was swept). */
   touchClient(client: ClientKey, now: number): Promise<{ first: boolean }>;
-  /** Creates or resumes a durable subscription; `from` replays (PROTOCOL.md `subscribe`). */
-  subscribe(client: ClientKey, topic: string, from?: number): Promise<SubscribeResult>;
+  /**
+   * Creates or resumes a durable subscription; `from` replays (PROTOCOL.md `subscribe`). A new one
+   * is refused with LIMIT_EXCEEDED when the user already has `quota` subscriptions and group
+   * memberships (HERALD_MAX_SUBSCRIPTIONS); without `quota` it is never refused.
+   */
+  subscribe(client: ClientKey, topic: string, from?: number, quota?: number): Promise<SubscribeResult>;
   unsubscribe(client: ClientKey, topic: string): Promise<void>;
   /** Moves the cursor to `max(acked, seq)`; the caller has already clamped `seq` to what was sent. */
   ack(client: ClientKey, topic: string, seq: number): Promise<void>;
@@ -133,13 +137,15 @@ export interface Store {
 
   /**
    * Makes the client a durable member of the group, creating the group when it has none, with its
-   * progress at `acked` = min(from - 1, head), or the head; `from` counts only then.
+   * progress at `acked` = min(from - 1, head), or the head; `from` counts only then. A new
+   * membership counts against `quota` as in `subscribe`.
    */
   joinGroup(
     client: ClientKey,
     topic: string,
     group: string,
     from?: number,
+    quota?: number,
   ): Promise<{ head: number; created: boolean; progress: GroupProgress }>;
   /** Ends the membership; the group ends (its progress is deleted) with its last member. */
   leaveGroup(client: ClientKey, topic: string, group: string): Promise<{ ended: boolean }>;
