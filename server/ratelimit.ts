@@ -42,6 +42,11 @@ export class TokenBucket {
     this.tokens -= 1;
   }
 
+  /** Gives back a token `take` took for a call that was then refused. */
+  refund(): void {
+    this.tokens = Math.min(this.rate, this.tokens + 1);
+  }
+
   /** True once the bucket is full again, so a per-user map can forget it. */
   idle(): boolean {
     return this.tokens + ((this.now() - this.last) * this.rate) / 1000 >= this.rate;

@@ -17,13 +17,21 @@ export async function subscribe(ctx: Context, session: Session, args: SubscribeA
   if (args.group !== undefined && topic.kind === "dead") {
     throw new HeraldError("BAD_REQUEST", "a dead-letter topic has no consumer groups");
   }
-  // Spent only once the store took it: a LIMIT_EXCEEDED refusal takes no token. hub.ts runs one
-  // read of a connection at a time, so no other subscribe can spend the token meanwhile.
-  session.bucket.check();
+  // Taken before the store is asked, so that a publish meanwhile cannot take the same token, and
+  // given back when the store refuses (LIMIT_EXCEEDED): PROTOCOL says refused calls take none.
+  session.bucket.take();
+  try {
+    return await subscribeStream(ctx, session, args, call);
+  } catch (err) {
+    session.bucket.refund();
+    throw err;
+  }
+}
+
+async function subscribeStream(ctx: Context, session: Session, args: SubscribeArgs, call: Call): Promise<SubscribeOk> {
   const quota = ctx.config.maxSubscriptions;
   if (args.group !== undefined) {
     const { head, acked, member } = await ctx.groups.join(session, args.topic, args.group, args.from, quota);
-    session.bucket.spend();
     if (member) {
       ctx.presence.join(args.topic, session);
       call.after(() => ctx.groups.start(member));
@@ -31,7 +39,6 @@ export async function subscribe(ctx: Context, session: Session, args: SubscribeA
     return { head, acked };
   }
   const { head, acked } = await ctx.store.subscribe(session, args.topic, args.from, quota);
-  session.bucket.spend();
   if (!session.live) return { head, acked };
   const stream = session.streams.get(args.topic);
   if (!stream) {
