@@ -1,5 +1,5 @@
 /**
- * `ack`: with `group`, of one message (groups.ts). Otherwise cumulative for a plain stream: the
+ * `ack`: with `group`, of one message, or of up to 1024 with `seqs` (groups.ts). Otherwise cumulative for a plain stream: the
  * cursor becomes max(acked, min(seq, highest sent)), the window frees at once (flow control is
  * about what the client has processed), and the reply comes once the cursor is durable. An ack
  * without a callback asks for no reply, and PROTOCOL says it may be lost in a crash, which only
@@ -16,13 +16,15 @@ export async function ack(ctx: Context, session: Session, args: AckArgs, call: C
   topicOf(args.topic);
   ctx.metrics.acks.inc();
   if (args.group !== undefined) {
-    await ctx.groups.ack(session, args.topic, args.group, args.seq, call.oneWay);
+    const seqs = args.seqs ?? [args.seq!];
+    ctx.metrics.acks.inc(seqs.length - 1);
+    await ctx.groups.ack(session, args.topic, args.group, seqs, call.oneWay);
     return {};
   }
   const stream = session.streams.get(args.topic);
   if (!stream) return {};
-  // PROTOCOL: Delivery, ack is cumulative and never beyond what was sent.
-  const seq = Math.min(args.seq, stream.sent);
+  // PROTOCOL: Delivery, ack is cumulative and never beyond what was sent. (`seqs` needs `group`.)
+  const seq = Math.min(args.seq!, stream.sent);
   if (seq <= stream.acked) return {};
   stream.acked = seq;
   ctx.delivery.acked(stream);

@@ -237,16 +237,22 @@ export class Groups {
   }
 
   /**
-   * `ack` with `group`: the first ack of a delivered, unfinished message finishes it; any other is
-   * ok and changes nothing. Resolves once the progress is durable (`lazy`: no reply is awaited),
-   * also for a repeated ack: the first may have asked for no reply, and an SDK that lost the
-   * answer to its ack sends it again to learn that the progress is kept.
+   * `ack` with `group`, of one seq or of several (`seqs`): the first ack of a delivered, unfinished
+   * message finishes it; any other is ok and changes nothing. Resolves once the progress is durable,
+   * one write for all the seqs (`lazy`: no reply is awaited), also for a repeated ack: the first may
+   * have asked for no reply, and an SDK that lost the answer to its ack sends it again to learn
+   * that the progress is kept.
    */
-  async ack(session: Session, topic: string, name: string, seq: number, lazy: boolean): Promise<void> {
+  async ack(session: Session, topic: string, name: string, seqs: readonly number[], lazy: boolean): Promise<void> {
     const group = session.members.get(memberKey(topic, name))?.group;
     if (!group) return;
-    if (this.ackable(group, seq)) this.finish(group, seq);
-    else if (lazy) return;
+    let finished = false;
+    for (const seq of seqs) {
+      if (!this.ackable(group, seq)) continue;
+      this.finish(group, seq);
+      finished = true;
+    }
+    if (!finished && lazy) return;
     if (lazy) this.store.saveGroupLater(group.topic, group.name, group.progress);
     else await this.store.saveGroup(group.topic, group.name, group.progress);
   }

@@ -31,7 +31,29 @@ const payload = z.unknown().refine((v) => v !== undefined, "payload is required"
 export const publishSchema = z.strictObject({ id, topic, payload, key: key.optional() });
 export const subscribeSchema = z.strictObject({ topic, from: seq.optional(), group: name.optional() });
 export const unsubscribeSchema = z.strictObject({ topic, group: name.optional() });
-export const ackSchema = z.strictObject({ topic, seq, group: name.optional() });
+/**
+ * PROTOCOL: `seq`, or with `group` `seqs` (1-1024 distinct seqs, any order) instead: a member acks
+ * a batch in one packet.
+ */
+export const ackSchema = z
+  .strictObject({
+    topic,
+    seq: seq.optional(),
+    seqs: z
+      .array(seq)
+      .min(1)
+      .max(1024)
+      .refine((list) => new Set(list).size === list.length, "seqs must be distinct")
+      .optional(),
+    group: name.optional(),
+  })
+  .superRefine((ack, ctx) => {
+    if ((ack.seq === undefined) === (ack.seqs === undefined)) {
+      ctx.addIssue({ code: "custom", message: "give seq or seqs, not both", path: ["seq"] });
+    } else if (ack.seqs !== undefined && ack.group === undefined) {
+      ctx.addIssue({ code: "custom", message: "seqs needs group", path: ["seqs"] });
+    }
+  });
 export const historySchema = z.strictObject({
   topic,
   before: seq.optional(),

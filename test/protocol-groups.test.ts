@@ -58,6 +58,56 @@ describe("protocol: groups", () => {
     await server.close();
   });
 
+  it("acks several messages at once with seqs: each as by its own ack, one reply once all are stored", async () => {
+    const w = await client("w", "gs-1");
+    const got = member(w, { ack: false });
+    await join(w, "room:gs", "batch");
+    for (let i = 1; i <= 10; i++) await pub(alice, "room:gs", `gs-${i}`, i);
+    await eventually(() => got.length === 10, "10 deliveries");
+    // Out of order, and a seq never delivered (99) changes nothing.
+    assert.deepEqual(await call(w, "ack", { topic: "room:gs", seqs: [7, 2, 3, 99, 1], group: "batch" }), { ok: true });
+    const lag = async () => {
+      const stats = (await (
+        await fetch(`${server.url}/api/v1/stats`, { headers: { "x-herald-user": "alice" } })
+      ).json()) as { groups: { topic: string; group: string; lag: number; acked: number }[] };
+      const g = stats.groups.find((x) => x.topic === "room:gs" && x.group === "batch")!;
+      return { lag: g.lag, acked: g.acked };
+    };
+    assert.deepEqual(await lag(), { lag: 6, acked: 3 }, "1-3 finished, 7 finished above the low-water mark");
+    // Acked ones are not handed on after the ack timeout; the others are.
+    await sleep(ACK_TIMEOUT + 200);
+    const again = got
+      .slice(10)
+      .map((m) => m.seq)
+      .sort((a, b) => a - b);
+    assert.deepEqual(again, [4, 5, 6, 8, 9, 10], "only the unacked came again");
+    assert.ok(got.slice(10).every((m) => m.attempt === 2));
+    // A repeated batch is ok and changes nothing; the rest finish the group's backlog.
+    await ok(call(w, "ack", { topic: "room:gs", seqs: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], group: "batch" }));
+    assert.deepEqual(await lag(), { lag: 0, acked: 10 });
+  });
+
+  it("refuses a malformed seqs with BAD_REQUEST: without group, with seq too, empty, over 1024, repeated, not seqs", async () => {
+    const w = await client("w", "gs-2");
+    await join(w, "room:gs2", "batch");
+    for (const args of [
+      { topic: "room:gs2", seqs: [1] },
+      { topic: "room:gs2", seq: 1, seqs: [2], group: "batch" },
+      { topic: "room:gs2", seqs: [], group: "batch" },
+      { topic: "room:gs2", seqs: Array.from({ length: 1025 }, (_, i) => i + 1), group: "batch" },
+      { topic: "room:gs2", seqs: [1, 2, 1], group: "batch" },
+      { topic: "room:gs2", seqs: [0], group: "batch" },
+      { topic: "room:gs2", seqs: [1.5], group: "batch" },
+      { topic: "room:gs2", seqs: "1", group: "batch" },
+      { topic: "room:gs2", group: "batch" },
+    ]) {
+      await fails(call(w, "ack", args), "BAD_REQUEST");
+    }
+    await ok(
+      call(w, "ack", { topic: "room:gs2", seqs: Array.from({ length: 1024 }, (_, i) => i + 1), group: "batch" }),
+    );
+  });
+
   it("hands each message to one member, with group and attempt 1; the group starts at the head", async () => {
     await pub(alice, "room:g1", "before-1");
     const w1 = await client("w", "g1-1");

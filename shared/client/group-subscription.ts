@@ -2,7 +2,8 @@
  * A membership of a consumer group of a topic (PROTOCOL.md "Groups: competing consumers"): each
  * message of the topic goes to one live member, which acks it on its own once done. Here:
  * - each message is handed to the handler (up to `concurrency` at once, default 1) and acked by
- *   itself once the handler resolved (`ack { topic, seq, group }`: group acks are not cumulative);
+ *   itself once the handler resolved (group acks are not cumulative); the acks of one event-loop
+ *   turn go out as one `ack { topic, seqs, group }`;
  * - a handler that throws is not acked: the server hands the message out again after
  *   HERALD_ACK_TIMEOUT_MS, up to HERALD_MAX_DELIVERIES attempts, then moves it to
  *   `dead:<topic>:<group>`;
@@ -39,6 +40,9 @@ export class GroupSubscription extends Subscription {
    * went out on the current connection. An entry leaves when its ack is answered.
    */
   private readonly unconfirmed = new Map<number, boolean>();
+  /** Finished seqs whose ack goes out with the others of this turn (see sendAck). */
+  private readonly toAck = new Set<number>();
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
   declare readonly group: string;
 
   constructor(topic: string, group: string, host: SubscriptionHost) {
@@ -95,6 +99,7 @@ export class GroupSubscription extends Subscription {
     // is the acks the last connection lost: they go out again (an ack of a finished message is
     // `ok` and changes nothing).
     for (const [seq, sent] of this.unconfirmed) if (!sent) this.sendAck(seq);
+    this.flushAcks();
   }
 
   protected disconnected(): void {
@@ -112,8 +117,36 @@ export class GroupSubscription extends Subscription {
     this.queued.clear();
   }
 
+  /**
+   * Acks go out together (PROTOCOL: `ack` with `seqs`): what the handlers finish in one turn of the
+   * event loop is one packet, so a member that drains a backlog pays the server one ack a batch,
+   * not one a message. A stopped stream sends at once: close() waits only for acks already sent.
+   */
   private sendAck(seq: number): void {
-    const sent = this.host.sendAck({ topic: this.topic, seq, group: this.group }, () => this.unconfirmed.delete(seq));
-    this.unconfirmed.set(seq, sent);
+    this.unconfirmed.set(seq, false);
+    this.toAck.add(seq);
+    if (this.toAck.size >= MAX_ACK_BATCH || this.state === "unsubscribed") this.flushAcks();
+    else this.ackTimer ??= setTimeout(this.flushAcks, 0);
   }
+
+  private readonly flushAcks = (): void => {
+    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    const all = [...this.toAck];
+    this.toAck.clear();
+    for (let i = 0; i < all.length; i += MAX_ACK_BATCH) {
+      const seqs = all.slice(i, i + MAX_ACK_BATCH);
+      const args =
+        seqs.length === 1
+          ? { topic: this.topic, seq: seqs[0]!, group: this.group }
+          : { topic: this.topic, seqs, group: this.group };
+      const sent = this.host.sendAck(args, () => {
+        for (const seq of seqs) this.unconfirmed.delete(seq);
+      });
+      for (const seq of seqs) this.unconfirmed.set(seq, sent);
+    }
+  };
 }
+
+/** PROTOCOL: `seqs` holds 1-1024 seqs. */
+const MAX_ACK_BATCH = 1024;
