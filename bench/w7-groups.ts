@@ -1,6 +1,7 @@
 /**
  * W7 groups: ten competing members of one group drain N messages (100k; 10k in quick mode) that
- * were published while none of them was connected, each message acked on its own. Herald: a
+ * were published while none of them was connected, each message acked (Herald's members ack each
+ * delivered batch with one `ack` carrying `seqs`; the peers ack each message). Herald: a
  * consumer group (PROTOCOL.md, Groups); NATS JetStream: a work-queue stream with one durable pull
  * consumer shared by the ten clients; Mosquitto: one shared subscription (`$share/w7/<topic>`) of
  * ten persistent QoS 1 sessions. Figure: distinct messages processed per second, from the moment

@@ -98,10 +98,7 @@ describe("sdk groups - the group stream's state machine", () => {
     jobs.finish(1);
     jobs.finish(3);
     await settle();
-    assert.deepEqual(
-      seqsOf(acks),
-      [2, 1, 3],
-    );
+    assert.deepEqual(seqsOf(acks), [2, 1, 3]);
   });
 
   it("a handler that throws is reported and not acked; its redelivery is processed again, out of seq order", async () => {
@@ -124,10 +121,7 @@ describe("sdk groups - the group stream's state machine", () => {
       [2, 1],
       [1, 2],
     ]);
-    assert.deepEqual(
-      seqsOf(acks),
-      [2, 1],
-    );
+    assert.deepEqual(seqsOf(acks), [2, 1]);
   });
 
   it("a copy of a queued or running message is dropped; a queued one takes the copy's newer attempt", async () => {
@@ -144,10 +138,7 @@ describe("sdk groups - the group stream's state machine", () => {
       [1, 1],
       [2, 2],
     ]);
-    assert.deepEqual(
-      seqsOf(acks),
-      [1, 2],
-    );
+    assert.deepEqual(seqsOf(acks), [1, 2]);
   });
 
   it("a copy of a finished message whose ack is unanswered is acked again, not processed", async () => {
@@ -158,10 +149,7 @@ describe("sdk groups - the group stream's state machine", () => {
     sub.pushMessage(message(1, 2));
     await settle();
     assert.deepEqual(jobs.started, [[1, 1]]);
-    assert.deepEqual(
-      seqsOf(acks),
-      [1, 1],
-    );
+    assert.deepEqual(seqsOf(acks), [1, 1]);
     // Once the server answered the ack, the message is done there; the record goes.
     answers.get(1)!();
     sub.pushMessage(message(1, 3)); // only a dead-letter retry could send it again now
@@ -178,10 +166,7 @@ describe("sdk groups - the group stream's state machine", () => {
     sub.pushMessage(message(3));
     jobs.finish(1);
     await settle();
-    assert.deepEqual(
-      seqsOf(acks),
-      [1],
-    );
+    assert.deepEqual(seqsOf(acks), [1]);
     host.connected = false;
     sub.connectionLost();
     assert.equal(sub.state, "subscribing");
@@ -194,11 +179,7 @@ describe("sdk groups - the group stream's state machine", () => {
     );
     host.connected = true;
     sub.subscribed({ head: 3, acked: 0 }, false);
-    assert.deepEqual(
-      seqsOf(acks),
-      [1, 1, 2],
-      "both unanswered acks go out again",
-    );
+    assert.deepEqual(seqsOf(acks), [1, 1, 2], "both unanswered acks go out again");
     sub.pushMessage(message(3, 2));
     jobs.finish(3);
     await settle();
@@ -224,10 +205,7 @@ describe("sdk groups - the group stream's state machine", () => {
       fake.gaps.map((g) => g.to),
       [4],
     );
-    assert.deepEqual(
-      seqsOf(fake.acks),
-      [5],
-    );
+    assert.deepEqual(seqsOf(fake.acks), [5]);
   });
 });
 

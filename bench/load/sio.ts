@@ -110,7 +110,7 @@ export interface SubOptions {
   subscribe?: boolean | "go";
   /** Connections opened at once during setup. */
   concurrency?: number;
-  /** Join this consumer group of the topic instead (W7): one ack per message. */
+  /** Join this consumer group of the topic instead (W7): one ack with `seqs` per batch. */
   group?: string;
   /** The group's messages are seqs 1..total: count each once (W7). */
   total?: number;
@@ -118,7 +118,7 @@ export interface SubOptions {
 
 /**
  * Durable subscribers that ack each `messages` batch (cumulative: its last seq per topic), or the
- * members of a consumer group, which ack each message.
+ * members of a consumer group, which ack each batch's messages with one `seqs`.
  */
 export class SioSub extends Subscriber {
   private socks: Socket[] = [];
@@ -187,16 +187,26 @@ export class SioSub extends Subscriber {
   }
 
   /**
-   * PROTOCOL: Groups: a member acks single messages, not cumulatively; one-way, as a plain
-   * subscriber's ack is. A batch may mix topics and groups: each message is acked in its own
-   * stream (without `group`, the ack is cumulative, which acks that one too).
+   * PROTOCOL: Groups: a member acks messages, not cumulatively, here the group's of one batch in one
+   * `ack` with `seqs` (as the SDK sends what its handlers finish in one turn); one-way, as a plain
+   * subscriber's ack is. A batch may mix topics and groups: anything else is acked in its own stream.
    */
   private ackEach(s: Socket, batch: Msg[]): void {
+    const seqs: number[] = [];
     for (const m of batch) {
-      if (m.group === this.o.group && m.topic === this.o.topic) this.processed?.add(m.seq, (m.attempt ?? 1) > 1);
-      const ack =
-        m.group === undefined ? { topic: m.topic, seq: m.seq } : { topic: m.topic, seq: m.seq, group: m.group };
-      s.emit("ack", ack);
+      if (m.group === this.o.group && m.topic === this.o.topic) {
+        this.processed?.add(m.seq, (m.attempt ?? 1) > 1);
+        seqs.push(m.seq);
+      } else {
+        s.emit(
+          "ack",
+          m.group === undefined ? { topic: m.topic, seq: m.seq } : { topic: m.topic, seq: m.seq, group: m.group },
+        );
+      }
+    }
+    // PROTOCOL: at most 1024 seqs an ack; a batch holds at most HERALD_MAX_INFLIGHT messages.
+    for (let i = 0; i < seqs.length; i += 1024) {
+      s.emit("ack", { topic: this.o.topic, seqs: seqs.slice(i, i + 1024), group: this.o.group });
     }
   }
 
