@@ -19,6 +19,7 @@ import {
   prepareSchema,
   presenceSchema,
   publishSchema,
+  type RequestArgs,
   requestSchema,
   rollbackSchema,
   signalSchema,
@@ -33,6 +34,7 @@ import { history } from "./history.js";
 import type { OriginPolicy } from "./origin.js";
 import { publish } from "./publish.js";
 import { TokenBucket } from "./ratelimit.js";
+import { RelayedError } from "./requests.js";
 import { type EngineConnection, SendBuffer } from "./send-buffer.js";
 import { clientKey, type HeraldSocket, Session } from "./session.js";
 import { signal } from "./signal.js";
@@ -89,7 +91,10 @@ const HANDLERS: Record<ClientEvent, Handler> = {
     },
   },
   signal: { schema: signalSchema, run: signal },
-  request: { schema: requestSchema, run: notYet("request") },
+  request: {
+    schema: requestSchema,
+    run: (ctx, session, args: RequestArgs) => ctx.requests.request(ctx, session, args),
+  },
   prepare: { schema: prepareSchema, run: notYet("prepare (transactions)") },
   commit: { schema: commitSchema, run: notYet("commit (transactions)") },
   rollback: { schema: rollbackSchema, run: notYet("rollback (transactions)") },
@@ -177,6 +182,7 @@ export class Hub {
       // PROTOCOL: the older socket gets no more deliveries, then REPLACED, then is disconnected.
       old.live = false;
       stopDelivery(this.ctx, old);
+      this.ctx.requests.drop(old);
       old.socket.emit("error", { code: "REPLACED", message: "a newer connection of this client took over" });
       old.socket.disconnect(true);
       // PROTOCOL: no presence event for the hand-over. The old sessions leave their topics once this
@@ -214,6 +220,7 @@ export class Hub {
     if (this.sessions.get(session.key) === session) this.sessions.delete(session.key);
     for (const replaced of session.handover.splice(0)) drop(this.ctx, replaced);
     drop(this.ctx, session);
+    this.ctx.requests.drop(session);
     this.ctx.store.touchClient(session, Date.now()).catch(() => {});
   }
 
@@ -284,6 +291,7 @@ export class Hub {
     const poll = setInterval(() => {
       if (!session.live) {
         clearInterval(poll);
+        session.sendBuffer.resumeReading();
         return;
       }
       if (!session.sendBuffer.full) {
@@ -297,6 +305,9 @@ export class Hub {
           { user: session.user, clientId: session.clientId },
           "send buffer full for 30 s; disconnecting",
         );
+        // Not a closing handshake: it would wait behind what the client does not read, and its
+        // answer behind the paused reads, holding the connection for ws' 30 s close timeout.
+        session.sendBuffer.terminate();
         session.socket.disconnect(true);
       }
     }, DRAIN_POLL_MS);
@@ -355,7 +366,9 @@ export class Hub {
 
 /** Anything that is not a HeraldError is a bug or a storage failure: INTERNAL, never its details. */
 export function failure(err: unknown): { ok: false; error: ReturnType<HeraldError["toJSON"]> } {
-  if (err instanceof HeraldError && isErrorCode(err.code)) return { ok: false, error: err.toJSON() };
+  if (err instanceof RelayedError || (err instanceof HeraldError && isErrorCode(err.code))) {
+    return { ok: false, error: err.toJSON() };
+  }
   return { ok: false, error: { code: "INTERNAL", message: "internal error" } };
 }
 

@@ -16,7 +16,10 @@
 
 /** The parts of engine.io's Socket this reads; they have been stable across engine.io 4 to 6. */
 export interface EngineConnection {
-  transport: { name: string; socket?: { bufferedAmount?: number; pause?(): void; resume?(): void } };
+  transport: {
+    name: string;
+    socket?: { bufferedAmount?: number; pause?(): void; resume?(): void; terminate?(): void };
+  };
   on(event: "packetCreate", listener: (packet: { data?: unknown }) => void): void;
   on(event: "flush", listener: () => void): void;
 }
@@ -56,6 +59,11 @@ export class SendBuffer {
    */
   pauseReading(): void {
     if (this.conn.transport.name === "websocket") this.conn.transport.socket?.pause?.();
+  }
+
+  /** Drops the connection at once, without a closing handshake (see hub.ts waitForDrain). */
+  terminate(): void {
+    if (this.conn.transport.name === "websocket") this.conn.transport.socket?.terminate?.();
   }
 
   resumeReading(): void {
