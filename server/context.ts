@@ -8,6 +8,7 @@ import type { Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
 import type { Presence } from "./presence.js";
 import type { TokenBucket } from "./ratelimit.js";
+import type { Requests } from "./requests.js";
 import type { Store } from "./store/store.js";
 
 export interface Context {
@@ -16,6 +17,7 @@ export interface Context {
   delivery: Delivery;
   groups: Groups;
   presence: Presence;
+  requests: Requests;
   metrics: Metrics;
   log: Logger;
 }

@@ -17,6 +17,7 @@ import { createLogger } from "./log.js";
 import { Metrics } from "./metrics.js";
 import { OriginPolicy } from "./origin.js";
 import { Presence } from "./presence.js";
+import { Requests } from "./requests.js";
 import { Retention } from "./retention.js";
 import { SqliteStore } from "./store/sqlite-store.js";
 
@@ -57,12 +58,14 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
     ...(options.now ? { now: options.now } : {}),
   });
   const metrics = new Metrics(store, config.nodeId);
+  const presence = new Presence();
   const ctx: Context = {
     config,
     store,
     delivery: new Delivery(store, config.maxInflight, metrics, log.child({ module: "delivery" })),
     groups: new Groups(store, config, metrics, log.child({ module: "groups" })),
-    presence: new Presence(),
+    presence,
+    requests: new Requests((user) => presence.connectionsOf(user)),
     metrics,
     log,
   };

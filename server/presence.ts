@@ -53,6 +53,11 @@ export class Presence {
     if (users.size === 0) this.topics.delete(topic);
   }
 
+  /** The user's live sessions, in the order they connected (requests.ts routes by it). */
+  connectionsOf(user: string): Iterable<Session> {
+    return this.online.get(user) ?? [];
+  }
+
   users(topic: string): string[] {
     const users = topic === BROADCAST ? this.online : this.topics.get(topic);
     return users ? [...users.keys()].sort() : [];

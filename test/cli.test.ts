@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { HeraldClient, HeraldError } from "../shared/client/index.js";
 import type { Message } from "../shared/protocol.js";
 import { connect, ROOT, sleep, startServer, type TestServer } from "./helpers.js";
 
@@ -51,6 +52,7 @@ describe("cli - usage", () => {
       run(["sub", "--help"]),
       run(["history", "--help"]),
       run(["serve", "--help"]),
+      run(["request", "--help"]),
     ]);
     for (const [i, word] of [
       "Usage: herald COMMAND",
@@ -58,6 +60,7 @@ describe("cli - usage", () => {
       "herald sub",
       "herald history",
       "herald serve",
+      "herald request",
     ].entries()) {
       assert.equal(runs[i]!.code, 0, runs[i]!.stderr);
       assert.match(runs[i]!.stdout, new RegExp(word));
@@ -118,6 +121,39 @@ describe("cli - against a live server", () => {
       messages.map((m) => [m.seq, m.id, m.from, m.payload]),
       [[1, "cli-1", "alice", { text: "hi" }]],
     );
+  });
+
+  it("request prints the responder's result; a refusal exits 1 with its code", async () => {
+    const svc = new HeraldClient({
+      url,
+      clientId: "cli-svc",
+      user: "pricing",
+      socketOptions: { transports: ["websocket"] },
+    });
+    svc.onRequest("quote", (params) => ({ total: (params as { n: number }).n * 2 }));
+    svc.onRequest("refuse", () => {
+      throw new HeraldError("CONFLICT", "price changed");
+    });
+    svc.connect();
+    try {
+      await waitFor("the responder connected", () => svc.state === "connected");
+      const [quote, refused, nobody, usage] = await Promise.all([
+        run(["request", "pricing", "quote", '{"n":21}', "--url", url, "--user", "shop"]),
+        run(["request", "pricing", "refuse", "--url", url, "--user", "shop"]),
+        run(["request", "ghost", "x", "--url", url, "--user", "shop", "--timeout", "500"]),
+        run(["request", "pricing", "--url", url]),
+      ]);
+      assert.equal(quote.code, 0, quote.stderr);
+      assert.deepEqual(JSON.parse(quote.stdout), { total: 42 });
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /CONFLICT: price changed/);
+      assert.equal(nobody.code, 1);
+      assert.match(nobody.stderr, /UNAVAILABLE/);
+      assert.equal(usage.code, 2);
+      assert.match(usage.stderr, /expected USER METHOD \[JSON\]/);
+    } finally {
+      await svc.close();
+    }
   });
 
   it("a server refusal exits 1 with its code on stderr", async () => {

@@ -1,11 +1,12 @@
 /**
  * The `herald` command (bin/herald.js runs the built copy of this file): `serve`, and the client
- * commands `pub`, `sub` and `history`, which speak to a server through the SDK. Errors go to
+ * commands `pub`, `sub`, `history` and `request`, which speak to a server through the SDK. Errors go to
  * stderr with a non-zero exit: 2 for a usage error, 1 for a refusal or an unreachable server.
  */
 import { history } from "./history.js";
 import { CliError, EXIT_USAGE, fromHerald } from "./options.js";
 import { pub } from "./pub.js";
+import { request } from "./request.js";
 import { serve } from "./serve.js";
 import { sub } from "./sub.js";
 
@@ -14,6 +15,7 @@ const COMMANDS = new Map<string, (args: string[]) => Promise<void>>([
   ["pub", pub],
   ["sub", sub],
   ["history", history],
+  ["request", request],
 ]);
 
 const HELP = `Usage: herald COMMAND [options]
@@ -25,6 +27,8 @@ Commands:
   sub TOPIC --group NAME
                       the same as a member of a consumer group: the members share the messages
   history TOPIC       print stored messages as JSON lines
+  request USER METHOD [JSON]
+                      call METHOD on a user's client (the SDK's onRequest) and print the result
 
 Topics: room:<name>, user:<id> (a user's inbox), broadcast, dead:<topic>:<group> (a group's
 dead letters).

@@ -151,9 +151,19 @@ export function writeLine(value: unknown): Promise<void> {
 }
 
 /** Exactly one positional argument after the command, or a usage error. */
-export function positionals(given: string[], names: string[], help: string): string[] {
-  if (given.length !== names.length) {
-    throw usageError(`expected ${names.join(" ")}, got ${given.length} argument(s)\n\n${help}`);
+export function positionals(given: string[], names: string[], help: string, optional: string[] = []): string[] {
+  if (given.length < names.length || given.length > names.length + optional.length) {
+    const all = [...names, ...optional.map((name) => `[${name}]`)].join(" ");
+    throw usageError(`expected ${all}, got ${given.length} argument(s)\n\n${help}`);
   }
   return given;
+}
+
+/** A JSON argument of a command, or a usage error saying which one is not JSON. */
+export function parseJson(text: string, name: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw usageError(`${name} is not valid JSON: ${err instanceof Error ? err.message : err}`);
+  }
 }

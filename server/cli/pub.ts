@@ -6,9 +6,9 @@ import {
   fromHerald,
   oneShotClientId,
   parse,
+  parseJson,
   positionals,
   stringFlag,
-  usageError,
 } from "./options.js";
 
 export const PUB_HELP = `Usage: herald pub TOPIC JSON [options]
@@ -31,12 +31,7 @@ export async function pub(args: string[]): Promise<void> {
     return;
   }
   const [topic, json] = positionals(given, ["TOPIC", "JSON"], PUB_HELP) as [string, string];
-  let payload: unknown;
-  try {
-    payload = JSON.parse(json);
-  } catch (err) {
-    throw usageError(`JSON is not valid JSON: ${err instanceof Error ? err.message : err}`);
-  }
+  const payload = parseJson(json, "JSON");
   const client = await connect(connection(values, oneShotClientId));
   try {
     const options: { id?: string; key?: string } = {};

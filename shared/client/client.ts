@@ -30,10 +30,12 @@ import type {
   PresenceEvent,
   PublishOk,
   Reply,
+  RequestAnswer,
+  RequestEvent,
   ServerToClientEvents,
   SignalEvent,
 } from "../protocol.js";
-import type { AckArgs, PublishArgs } from "../schemas.js";
+import type { AckArgs, PublishArgs, RequestArgs } from "../schemas.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { GroupSubscription } from "./group-subscription.js";
@@ -97,6 +99,14 @@ export interface PublishOptions {
   key?: string;
 }
 
+export interface RequestOptions {
+  /** How long the server waits for the answer, 1-60000 ms (PROTOCOL default 10000). */
+  timeoutMs?: number;
+}
+
+/** Answers a `request`: the result to send, or a throw to refuse (see onRequest). */
+export type RequestHandler = (params: unknown, request: { from: string; method: string }) => unknown;
+
 export interface HistoryOptions {
   before?: number;
   after?: number;
@@ -141,6 +151,9 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   /** Acks sent and not answered yet, with what settles each (close() waits for them briefly). */
   private readonly acksInFlight = new Map<Promise<void>, () => void>();
   private readonly host: SubscriptionHost;
+  /** What rejects each request sent and not answered; a lost connection rejects them with UNAVAILABLE. */
+  private readonly requestsInFlight = new Set<(err: HeraldError) => void>();
+  private readonly requestHandlers = new Map<string, RequestHandler>();
 
   constructor(private readonly options: HeraldClientOptions) {
     super();
@@ -246,6 +259,47 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     return users;
   }
 
+  /**
+   * A remote call to user `to` (PROTOCOL.md `request`): resolves with what the newest live
+   * connection of `to` (not this one) answered; rejects with a HeraldError: the responder's own code
+   * when it refused, UNAVAILABLE with nobody to answer or when a connection went away first,
+   * TIMEOUT after `timeoutMs` (the server's default 10 s). Never sent again after a reconnect, as
+   * a call may have done its work: offline it fails at once with UNAVAILABLE.
+   */
+  request(to: string, method: string, params?: unknown, options: RequestOptions = {}): Promise<unknown> {
+    if (this._state === "closed") return Promise.reject(closedError());
+    const socket = this.socket;
+    if (!socket || this._state !== "connected") {
+      return Promise.reject(new HeraldError("UNAVAILABLE", "not connected: a request is not kept for later"));
+    }
+    const args: RequestArgs = { to, method };
+    if (params !== undefined) args.params = params;
+    if (options.timeoutMs !== undefined) args.timeoutMs = options.timeoutMs;
+    return new Promise((resolve, reject) => {
+      this.requestsInFlight.add(reject);
+      socket.emit("request", args, (reply) => {
+        if (!this.requestsInFlight.delete(reject)) return;
+        if (reply.ok) resolve(reply.result);
+        else reject(HeraldError.fromWire(reply.error));
+      });
+    });
+  }
+
+  /**
+   * Answers the `request`s for `method` with what `handler` resolves to (`undefined` is sent as
+   * `null`, the one JSON value for nothing). A handler that throws a HeraldError refuses with its
+   * code, any other throw with INTERNAL; a method with no handler is refused with NOT_FOUND.
+   * Returns what removes the handler.
+   */
+  onRequest(method: string, handler: RequestHandler): () => void {
+    if (this.requestHandlers.has(method))
+      throw new HeraldError("BAD_REQUEST", `a handler for ${method} is set already`);
+    this.requestHandlers.set(method, handler);
+    return () => {
+      if (this.requestHandlers.get(method) === handler) this.requestHandlers.delete(method);
+    };
+  }
+
   /** Fire-and-forget (typing indicators): dropped when offline, since a late signal is a wrong one. */
   signal(topic: string, payload: unknown): void {
     if (this.socket && this._state === "connected") this.socket.emit("signal", { topic, payload: asPayload(payload) });
@@ -337,6 +391,9 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     socket.on("presence", (presence) => {
       if (socket === this.socket) this.emit("presence", presence);
     });
+    socket.on("request", (event, answer) => {
+      if (socket === this.socket) void this.answerRequest(event, answer);
+    });
     socket.connect();
   }
 
@@ -395,6 +452,10 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     // A dropped connection never answers its acks; they are sent again on the next one.
     for (const settle of this.acksInFlight.values()) settle();
     this.acksInFlight.clear();
+    // Nor its requests, which are not sent again (see request).
+    const lost = new HeraldError("UNAVAILABLE", "the connection went away before the answer came");
+    for (const reject of [...this.requestsInFlight]) reject(lost);
+    this.requestsInFlight.clear();
   }
 
   /** Final: no more reconnects; everything waiting fails. */
@@ -512,6 +573,24 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       this.calls.add(call);
       if (this.socket && this._state === "connected") this.sendCall(this.socket, call);
     });
+  }
+
+  private async answerRequest(event: RequestEvent, answer: (answer: RequestAnswer) => void): Promise<void> {
+    const handler = this.requestHandlers.get(event.method);
+    if (!handler) {
+      answer({ error: { code: "NOT_FOUND", message: `no handler for ${event.method}` } });
+      return;
+    }
+    try {
+      const result = await handler(event.params, { from: event.from, method: event.method });
+      answer({ result: result === undefined ? null : result });
+    } catch (err) {
+      const error =
+        err instanceof HeraldError
+          ? { code: err.code, message: err.message }
+          : { code: "INTERNAL", message: err instanceof Error ? err.message : String(err) };
+      answer({ error });
+    }
   }
 
   private sendCall(socket: HeraldSocket, call: Call): void {

@@ -11,6 +11,8 @@ export type {
   HeraldClientOptions,
   HistoryOptions,
   PublishOptions,
+  RequestHandler,
+  RequestOptions,
   StateChange,
 } from "./client.js";
 export { HeraldClient, randomId } from "./client.js";
