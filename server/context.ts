@@ -10,6 +10,7 @@ import type { Presence } from "./presence.js";
 import type { TokenBucket } from "./ratelimit.js";
 import type { Requests } from "./requests.js";
 import type { Store } from "./store/store.js";
+import type { Transactions } from "./transactions.js";
 
 export interface Context {
   config: Readonly<Config>;
@@ -18,6 +19,7 @@ export interface Context {
   groups: Groups;
   presence: Presence;
   requests: Requests;
+  transactions: Transactions;
   metrics: Metrics;
   log: Logger;
 }

@@ -20,6 +20,7 @@ import { Presence } from "./presence.js";
 import { Requests } from "./requests.js";
 import { Retention } from "./retention.js";
 import { SqliteStore } from "./store/sqlite-store.js";
+import { Transactions } from "./transactions.js";
 
 export interface Herald {
   /** `http://HOST:PORT` with the port actually bound. */
@@ -59,17 +60,34 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
   });
   const metrics = new Metrics(store, config.nodeId);
   const presence = new Presence();
+  const groups = new Groups(store, config, metrics, log.child({ module: "groups" }));
+  // The hub is made once the HTTP server is; transactions look sessions up only later.
+  let hub: Hub | undefined;
+  const transactions = new Transactions(
+    {
+      store,
+      groups,
+      config,
+      metrics,
+      log: log.child({ module: "transactions" }),
+      session: (user, clientId) => hub?.session(user, clientId),
+      newest: (user) => presence.newest(user),
+    },
+    options.now,
+  );
   const ctx: Context = {
     config,
     store,
     delivery: new Delivery(store, config.maxInflight, metrics, log.child({ module: "delivery" })),
-    groups: new Groups(store, config, metrics, log.child({ module: "groups" })),
+    groups,
     presence,
-    requests: new Requests((user) => presence.connectionsOf(user)),
+    requests: new Requests((user, except) => presence.newest(user, except)),
+    transactions,
     metrics,
     log,
   };
-  await ctx.groups.load();
+  await groups.load();
+  await transactions.start();
   const auth = new Authenticator(config);
 
   const app = Fastify({
@@ -107,7 +125,7 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
   });
   coalesceWrites(io);
   const origins = new OriginPolicy(config);
-  const hub = new Hub(ctx, io, auth, origins);
+  hub = new Hub(ctx, io, auth, origins);
   await registerHttp(app, { ctx, auth, origins, connections: () => hub.connections });
   const retention = new Retention(ctx, (c) => hub.isLive(c), options.now);
 
@@ -121,6 +139,7 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
   const close = (): Promise<void> => {
     closing ??= (async () => {
       retention.stop();
+      transactions.stop();
       app.server.close(); // no new connections
       hub.stop(); // no new events: what is in flight finishes below
       await store.close(); // everything queued is committed, flushed and answered

@@ -14,12 +14,15 @@ import {
 } from "../shared/protocol.js";
 import {
   ackSchema,
+  type CommitArgs,
   commitSchema,
   historySchema,
+  type PrepareArgs,
   prepareSchema,
   presenceSchema,
   publishSchema,
   type RequestArgs,
+  type RollbackArgs,
   requestSchema,
   rollbackSchema,
   signalSchema,
@@ -72,10 +75,6 @@ interface Handler {
   run(ctx: Context, session: Session, args: never, call: Call): Promise<object>;
 }
 
-const notYet = (what: string) => async (): Promise<never> => {
-  throw new HeraldError("BAD_REQUEST", `${what} is not available in this version of Herald`);
-};
-
 const HANDLERS: Record<ClientEvent, Handler> = {
   publish: { schema: publishSchema, run: publish },
   subscribe: { schema: subscribeSchema, run: subscribe },
@@ -95,9 +94,12 @@ const HANDLERS: Record<ClientEvent, Handler> = {
     schema: requestSchema,
     run: (ctx, session, args: RequestArgs) => ctx.requests.request(ctx, session, args),
   },
-  prepare: { schema: prepareSchema, run: notYet("prepare (transactions)") },
-  commit: { schema: commitSchema, run: notYet("commit (transactions)") },
-  rollback: { schema: rollbackSchema, run: notYet("rollback (transactions)") },
+  prepare: { schema: prepareSchema, run: (ctx, session, args: PrepareArgs) => ctx.transactions.prepare(session, args) },
+  commit: { schema: commitSchema, run: (ctx, session, args: CommitArgs) => ctx.transactions.commit(session, args.id) },
+  rollback: {
+    schema: rollbackSchema,
+    run: (ctx, session, args: RollbackArgs) => ctx.transactions.rollback(session, args.id),
+  },
 };
 const KNOWN = new Set<string>(CLIENT_EVENTS);
 /**
@@ -141,6 +143,11 @@ export class Hub {
       );
     });
     io.on("connection", (socket) => this.connected(socket));
+  }
+
+  /** The live session of a (user, clientId), if any. */
+  session(user: string, clientId: string): Session | undefined {
+    return this.sessions.get(clientKey({ user, clientId }));
   }
 
   isLive(client: { user: string; clientId: string }): boolean {

@@ -53,9 +53,14 @@ export class Presence {
     if (users.size === 0) this.topics.delete(topic);
   }
 
-  /** The user's live sessions, in the order they connected (requests.ts routes by it). */
-  connectionsOf(user: string): Iterable<Session> {
-    return this.online.get(user) ?? [];
+  /**
+   * The user's newest live connection, other than `except`: where `request` and `txn-check` go.
+   * Sessions are kept in the order they connected; one still in its handshake has no `data` yet.
+   */
+  newest(user: string, except?: Session): Session | undefined {
+    let newest: Session | undefined;
+    for (const s of this.online.get(user) ?? []) if (s.live && s !== except && s.socket.data === s) newest = s;
+    return newest;
   }
 
   users(topic: string): string[] {

@@ -14,17 +14,25 @@ import { encodePayload } from "./payload.js";
 import type { NewMessage } from "./store/store.js";
 
 export async function publish(ctx: Context, caller: Caller, args: PublishArgs): Promise<PublishOk> {
-  // PROTOCOL: with several faults the first of BAD_REQUEST (schema, done by the caller),
-  // INVALID_TOPIC, FORBIDDEN, PAYLOAD_TOO_LARGE, RATE_LIMITED, BACKLOG_FULL is answered, and a
-  // refused call takes no token.
-  requirePublish(caller, args.topic);
-  const json = encodePayload(args.payload, ctx.config.maxPayload);
+  const message = acceptPublish(ctx.config.maxPayload, caller, args);
   caller.bucket.check();
   ctx.groups.checkBacklog(args.topic);
+  ctx.transactions.refusePending(caller.user, args.id);
   caller.bucket.spend();
-  const message: NewMessage = { id: args.id, topic: args.topic, from: caller.user, payload: args.payload, json };
-  if (args.key !== undefined) message.key = args.key;
   const { message: stored, duplicate } = await ctx.store.append(message);
   (duplicate ? ctx.metrics.duplicates : ctx.metrics.stored).inc();
   return { seq: stored.seq, ts: stored.ts, duplicate };
+}
+
+/**
+ * What `publish` and `prepare` check first, in PROTOCOL's order (BAD_REQUEST, by the schema, done
+ * by the caller; INVALID_TOPIC, FORBIDDEN, PAYLOAD_TOO_LARGE; then the caller's RATE_LIMITED,
+ * BACKLOG_FULL, CONFLICT), and the message it makes. A refused call takes no token.
+ */
+export function acceptPublish(maxPayload: number, caller: Caller, args: PublishArgs): NewMessage {
+  requirePublish(caller, args.topic);
+  const json = encodePayload(args.payload, maxPayload);
+  const message: NewMessage = { id: args.id, topic: args.topic, from: caller.user, payload: args.payload, json };
+  if (args.key !== undefined) message.key = args.key;
+  return message;
 }

@@ -11,8 +11,8 @@
  * `timeout()` flag, because a disconnect must end the request at once; socket.io drops a gone
  * socket's waiting acknowledgements with the socket.
  *
- * Routing asks only `connectionsOf(user)`, this node's sessions of a user: the seam where a cluster
- * looks the user up on the other nodes.
+ * Routing asks only `newest(user)`, this node's newest session of a user (presence.ts): the seam
+ * where a cluster looks the user up on the other nodes.
  */
 import { HeraldError } from "../shared/errors.js";
 import { DEFAULTS, type RequestEvent, type RequestOk } from "../shared/protocol.js";
@@ -35,7 +35,7 @@ export class Requests {
   /** The requests waiting on each target session. */
   private readonly waiting = new Map<Session, Set<Waiting>>();
 
-  constructor(private readonly connectionsOf: (user: string) => Iterable<Session>) {}
+  constructor(private readonly newest: (user: string, except: Session) => Session | undefined) {}
 
   /** Requests waiting for an answer now, over all targets (for tests and stats). */
   get pending(): number {
@@ -84,14 +84,6 @@ export class Requests {
     if (!set) return;
     const gone = new HeraldError("UNAVAILABLE", `${session.user} went away before answering`);
     for (const waiting of [...set]) waiting.settle(gone);
-  }
-
-  /** The newest live connection of `user` other than the caller's. */
-  private newest(user: string, caller: Session): Session | undefined {
-    let newest: Session | undefined;
-    // Sessions come in the order they connected; one still in its handshake has no `data` yet.
-    for (const s of this.connectionsOf(user)) if (s.live && s !== caller && s.socket.data === s) newest = s;
-    return newest;
   }
 
   /** Ends a waiting request once: false when it had ended already. */

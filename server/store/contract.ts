@@ -381,6 +381,65 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       );
     });
 
+    it("keeps half messages apart from the log until committed, and across a restart", async () => {
+      const harness = await open();
+      let { store } = harness;
+      const delivered: Message[] = [];
+      store.onDurable((batch) => delivered.push(...batch));
+      const half = (id: string, key?: string) => ({
+        ...msg("alice", id, "room:t", { half: id }),
+        ...(key === undefined ? {} : { key }),
+        clientId: "a1",
+        preparedAt: 1000,
+        checks: 0,
+      });
+      assert.deepEqual(await store.prepare(half("t1", "k")), { duplicate: false });
+      assert.deepEqual(await store.prepare(half("t1")), { duplicate: true }, "pending");
+      await store.append(msg("alice", "p1", "room:t"));
+      assert.deepEqual(await store.prepare(half("p1")), { duplicate: true }, "published");
+      assert.deepEqual(await store.prepare({ ...half("t1"), from: "bob" }), { duplicate: false }, "per publisher");
+      await store.prepare(half("t2"));
+      assert.equal(await store.head("room:t"), 1, "no seq for a half message");
+      await store.countTxnCheck("alice", "t2", 2);
+
+      store = await harness.reopen();
+      store.onDurable((batch) => delivered.push(...batch));
+      assert.deepEqual(
+        (await store.preparedMessages()).map((m) => [
+          m.from,
+          m.id,
+          m.key,
+          m.payload,
+          m.checks,
+          m.clientId,
+          m.preparedAt,
+        ]),
+        [
+          ["alice", "t1", "k", { half: "t1" }, 0, "a1", 1000],
+          ["alice", "t2", undefined, { half: "t2" }, 2, "a1", 1000],
+          ["bob", "t1", undefined, { half: "t1" }, 0, "a1", 1000],
+        ],
+      );
+      const [pending] = await store.preparedMessages();
+      const { message } = await store.commitPrepared(pending!);
+      assert.deepEqual([message.seq, message.id, message.key, message.payload], [2, "t1", "k", { half: "t1" }]);
+      assert.deepEqual(await store.committed("alice", "t1"), message);
+      assert.equal(await store.committed("alice", "t2"), undefined, "pending is not committed");
+      assert.deepEqual(await store.prepare(half("t1")), { duplicate: true }, "committed");
+      await store.rollbackPrepared("alice", "t2");
+      await store.rollbackPrepared("alice", "t1"); // committed: left as it is
+      assert.deepEqual(await store.committed("alice", "t1"), message);
+      assert.deepEqual(
+        (await store.preparedMessages()).map((m) => [m.from, m.id]),
+        [["bob", "t1"]],
+      );
+      assert.deepEqual(await store.prepare(half("t2")), { duplicate: false }, "a rolled-back id is free");
+      assert.deepEqual(
+        delivered.map((m) => m.id),
+        ["p1", "t1"],
+      );
+    });
+
     it("retention ends the groups of removed clients with their last member", async () => {
       const { store } = await open();
       const bob = { user: "bob", clientId: "b1" };

@@ -30,6 +30,7 @@ import type {
   GroupRecord,
   HistoryQuery,
   NewMessage,
+  PreparedMessage,
   ProgressSource,
   Store,
   StoreStats,
@@ -147,6 +148,11 @@ CREATE TABLE IF NOT EXISTS group_members (
   PRIMARY KEY (user, client_id, topic, name)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS group_members_by_group ON group_members (topic, name);
+CREATE TABLE IF NOT EXISTS txns (
+  from_user TEXT NOT NULL, id TEXT NOT NULL, client_id TEXT NOT NULL, topic TEXT NOT NULL, key TEXT,
+  payload TEXT, prepared_at INTEGER NOT NULL, checks INTEGER NOT NULL DEFAULT 0,
+  committed_seq INTEGER, committed_at INTEGER, PRIMARY KEY (from_user, id)
+) WITHOUT ROWID;
 `;
 
 export class SqliteStore implements Store {
@@ -192,7 +198,7 @@ export class SqliteStore implements Store {
   private readonly durableListeners: ((messages: Message[]) => void)[] = [];
   private readonly commitListeners: ((seconds: number, writes: number) => void)[] = [];
 
-  private readonly stmt: ReturnType<SqliteStore["prepare"]>;
+  private readonly stmt: ReturnType<SqliteStore["statements"]>;
   /** Runs a batch of writes as one transaction (built once: better-sqlite3 wraps it per call otherwise). */
   private readonly commit: (writes: Write[], messages: Fresh[], touched: Map<string, number>) => void;
 
@@ -215,7 +221,7 @@ export class SqliteStore implements Store {
     migrate(this.db);
     this.log = options.onError;
     this.checkpointer = new Checkpointer(this.db.name, options.onError ?? (() => {}));
-    this.stmt = this.prepare();
+    this.stmt = this.statements();
     this.commit = this.db.transaction((writes: Write[], messages: Fresh[], touched: Map<string, number>) => {
       for (const w of writes) {
         if (w.kind === "append") w.result = this.applyAppend(w.message, messages, touched);
@@ -253,7 +259,7 @@ export class SqliteStore implements Store {
     this.rowed.add(topic);
   }
 
-  private prepare() {
+  private statements() {
     const db = this.db;
     return {
       findById: db.prepare<[string, string], MessageRow>(
@@ -310,6 +316,32 @@ export class SqliteStore implements Store {
       ),
       countUserStreams: db.prepare<[string, string], { n: number }>(
         "SELECT (SELECT count(*) FROM subscriptions WHERE user = ?) + (SELECT count(*) FROM group_members WHERE user = ?) AS n",
+      ),
+      getTxn: db.prepare<[string, string], { committed_seq: number | null }>(
+        "SELECT committed_seq FROM txns WHERE from_user = ? AND id = ?",
+      ),
+      putTxn: db.prepare(
+        "INSERT INTO txns (from_user, id, client_id, topic, key, payload, prepared_at, checks) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      ),
+      commitTxn: db.prepare(
+        "UPDATE txns SET committed_seq = ?, committed_at = ?, payload = NULL, key = NULL WHERE from_user = ? AND id = ?",
+      ),
+      deletePendingTxn: db.prepare("DELETE FROM txns WHERE from_user = ? AND id = ? AND committed_seq IS NULL"),
+      countTxnCheck: db.prepare("UPDATE txns SET checks = ? WHERE from_user = ? AND id = ? AND committed_seq IS NULL"),
+      pendingTxns: db.prepare<
+        [],
+        {
+          from_user: string;
+          id: string;
+          client_id: string;
+          topic: string;
+          key: string | null;
+          payload: string;
+          prepared_at: number;
+          checks: number;
+        }
+      >(
+        "SELECT from_user, id, client_id, topic, key, payload, prepared_at, checks FROM txns WHERE committed_seq IS NULL ORDER BY prepared_at, from_user, id",
       ),
       putMember: db.prepare("INSERT OR IGNORE INTO group_members (user, client_id, topic, name) VALUES (?, ?, ?, ?)"),
       deleteMember: db.prepare("DELETE FROM group_members WHERE user = ? AND client_id = ? AND topic = ? AND name = ?"),
@@ -634,6 +666,71 @@ export class SqliteStore implements Store {
     });
   }
 
+  // ---- transactions (PROTOCOL.md "Transactions") ---------------------------------------------
+  // A half message is a row of `txns` until it is committed (the row then keeps only the seq it
+  // got, so that a repeated commit answers it, until retention) or rolled back (the row goes).
+
+  prepare(m: PreparedMessage): Promise<{ duplicate: boolean }> {
+    return this.write(() => {
+      if (this.stmt.getTxn.get(m.from, m.id) || this.stmt.findById.get(m.from, m.id)) return { duplicate: true };
+      this.stmt.putTxn.run(m.from, m.id, m.clientId, m.topic, m.key ?? null, m.json, m.preparedAt, m.checks);
+      return { duplicate: false };
+    });
+  }
+
+  commitPrepared(message: NewMessage): Promise<AppendResult> {
+    // The append and the row's update are queued together, so one transaction holds both: a crash
+    // leaves the half message either pending or committed, never both nor neither.
+    return new Promise((resolve, reject) => {
+      const append: Write = { kind: "append", message, resolve: (r) => resolve(r), reject };
+      this.enqueue(append);
+      this.enqueue({
+        kind: "op",
+        run: () => {
+          const { seq } = (append.result as AppendResult).message;
+          this.stmt.commitTxn.run(seq, this.now(), message.from, message.id);
+        },
+        resolve: () => {},
+        reject: () => {},
+      });
+    });
+  }
+
+  rollbackPrepared(from: string, id: string): Promise<void> {
+    return this.write(() => {
+      this.stmt.deletePendingTxn.run(from, id);
+    });
+  }
+
+  countTxnCheck(from: string, id: string, checks: number): Promise<void> {
+    return this.write(() => {
+      this.stmt.countTxnCheck.run(checks, from, id);
+    });
+  }
+
+  async committed(from: string, id: string): Promise<Message | undefined> {
+    const row = this.stmt.getTxn.get(from, id);
+    if (row?.committed_seq == null) return undefined;
+    return this.published(from, id);
+  }
+
+  async preparedMessages(): Promise<PreparedMessage[]> {
+    return this.stmt.pendingTxns.all().map((r) => {
+      const m: PreparedMessage = {
+        from: r.from_user,
+        clientId: r.client_id,
+        id: r.id,
+        topic: r.topic,
+        payload: JSON.parse(r.payload),
+        json: r.payload,
+        preparedAt: r.prepared_at,
+        checks: r.checks,
+      };
+      if (r.key !== null) m.key = r.key;
+      return m;
+    });
+  }
+
   async groups(): Promise<GroupRecord[]> {
     const rows = this.db
       .prepare<[], { topic: string; name: string; acked: number; progress: string; members: number }>(
@@ -676,6 +773,8 @@ export class SqliteStore implements Store {
         this.stmt.upsertTopic.run(topic, h.head, h.lastTs, floor);
         this.recent.forget(topic, floor - 1);
       }
+      // A committed id answers a repeated commit as long as the publish ids are kept.
+      this.db.prepare("DELETE FROM txns WHERE committed_at < ?").run(limits.olderThan);
       let clients = 0;
       const endedGroups: { topic: string; group: string }[] = [];
       const memberships = this.db.prepare<[string, string], { topic: string; name: string }>(

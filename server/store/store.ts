@@ -27,6 +27,16 @@ export interface NewMessage {
   json: string;
 }
 
+/** A half message (PROTOCOL.md "Transactions"): stored, not delivered, no seq until committed. */
+export interface PreparedMessage extends NewMessage {
+  /** The client that prepared it, whom `txn-check` asks first. */
+  clientId: string;
+  /** When it was prepared (ms since epoch): its checks are counted from then. */
+  preparedAt: number;
+  /** `txn-check` periods passed without a decision. */
+  checks: number;
+}
+
 export interface AppendResult {
   message: Message;
   /** The same publisher published this id before: nothing was stored, `message` is the first one. */
@@ -158,6 +168,25 @@ export interface Store {
    * message may die more than once) and writes the group's progress in the same transaction.
    */
   deadLetter(message: NewMessage, group: { topic: string; group: string; progress: ProgressSource }): Promise<Message>;
+  /**
+   * Stores a half message; `duplicate` when the publisher's id is pending, committed or published
+   * already (nothing changes then).
+   */
+  prepare(message: PreparedMessage): Promise<{ duplicate: boolean }>;
+  /**
+   * Appends a pending half message as `append` does and marks it committed, in one transaction.
+   * The caller has made sure that it is pending and that no other commit of it is under way.
+   */
+  commitPrepared(message: NewMessage): Promise<AppendResult>;
+  /** Drops a pending half message; its id is free again. A committed one is left. */
+  rollbackPrepared(from: string, id: string): Promise<void>;
+  /** Records how many `txn-check` periods a pending half message has passed. */
+  countTxnCheck(from: string, id: string, checks: number): Promise<void>;
+  /** The message a committed half message became (until retention removes its id), else undefined. */
+  committed(from: string, id: string): Promise<Message | undefined>;
+  /** Every pending half message, oldest first, for loading them at start. */
+  preparedMessages(): Promise<PreparedMessage[]>;
+
   /** Every group, for loading them at start. */
   groups(): Promise<GroupRecord[]>;
 

@@ -34,6 +34,8 @@ import type {
   RequestEvent,
   ServerToClientEvents,
   SignalEvent,
+  TxnCheckEvent,
+  TxnState,
 } from "../protocol.js";
 import type { AckArgs, PublishArgs, RequestArgs } from "../schemas.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
@@ -107,6 +109,9 @@ export interface RequestOptions {
 /** Answers a `request`: the result to send, or a throw to refuse (see onRequest). */
 export type RequestHandler = (params: unknown, request: { from: string; method: string }) => unknown;
 
+/** Answers a `txn-check` from the app's own records (see onTxnCheck). */
+export type TxnCheckHandler = (check: TxnCheckEvent) => TxnState | Promise<TxnState>;
+
 export interface HistoryOptions {
   before?: number;
   after?: number;
@@ -123,9 +128,12 @@ const FATAL_CONNECT_ERRORS = new Set(["UNAUTHORIZED", "BAD_REQUEST", "REPLACED"]
 /** How long `close()` waits for acks in flight to be answered. */
 const CLOSE_ACK_WAIT_MS = 1000;
 
-/** A request that waits for a connection and is sent again after a reconnect until answered. */
+/**
+ * A request that waits for a connection and is sent again after a reconnect until answered: only
+ * for events that a repeat leaves as they were (a transaction's steps are, by their id).
+ */
 interface Call {
-  event: "history" | "presence" | "unsubscribe";
+  event: "history" | "presence" | "unsubscribe" | "prepare" | "commit" | "rollback";
   args: object;
   sentOn: number;
   resolve(reply: object): void;
@@ -154,6 +162,9 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   /** What rejects each request sent and not answered; a lost connection rejects them with UNAVAILABLE. */
   private readonly requestsInFlight = new Set<(err: HeraldError) => void>();
   private readonly requestHandlers = new Map<string, RequestHandler>();
+  /** Transactions whose local work is running here: a `txn-check` of one is "unknown", not the app's. */
+  private readonly txnsRunning = new Set<string>();
+  private txnCheckHandler: TxnCheckHandler | undefined;
 
   constructor(private readonly options: HeraldClientOptions) {
     super();
@@ -300,6 +311,49 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     };
   }
 
+  /**
+   * A message published if and only if `localWork` succeeds (PROTOCOL.md "Transactions"): it is
+   * prepared (stored by the hub, not delivered), then `localWork` runs (the app's own transaction,
+   * a database write, say), then the message is committed, and gets its seq, when `localWork`
+   * resolved, or rolled back when it threw (the throw is passed on). Each step is sent again after
+   * a reconnect until answered, which its id makes safe. Should this process die between its local
+   * commit and ours, the hub asks any client of this user later with `txn-check`: answer it with
+   * `onTxnCheck` from the app's own records.
+   */
+  async transaction<T>(
+    topic: string,
+    payload: unknown,
+    localWork: (txn: { id: string }) => T | Promise<T>,
+    options: PublishOptions = {},
+  ): Promise<{ result: T; seq: number; ts: number; duplicate: boolean }> {
+    const id = options.id ?? randomId();
+    const args: PublishArgs = { id, topic, payload: asPayload(payload) };
+    if (options.key !== undefined) args.key = options.key;
+    await this.call("prepare", args);
+    this.txnsRunning.add(id);
+    let result: T;
+    try {
+      result = await localWork({ id });
+    } catch (err) {
+      this.txnsRunning.delete(id);
+      await this.call("rollback", { id });
+      throw err;
+    }
+    this.txnsRunning.delete(id);
+    const { seq, ts, duplicate } = await this.call<PublishOk>("commit", { id });
+    return { result, seq, ts, duplicate };
+  }
+
+  /**
+   * Answers the hub's `txn-check` for a transaction of this user that was neither committed nor
+   * rolled back in time (its process died, say): "commit", "rollback", or "unknown" to be asked
+   * again next period (HERALD_TXN_MAX_CHECKS periods, then the hub rolls back). One that this
+   * client is running now is answered "unknown" without asking the handler.
+   */
+  onTxnCheck(handler: TxnCheckHandler): void {
+    this.txnCheckHandler = handler;
+  }
+
   /** Fire-and-forget (typing indicators): dropped when offline, since a late signal is a wrong one. */
   signal(topic: string, payload: unknown): void {
     if (this.socket && this._state === "connected") this.socket.emit("signal", { topic, payload: asPayload(payload) });
@@ -393,6 +447,9 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     });
     socket.on("request", (event, answer) => {
       if (socket === this.socket) void this.answerRequest(event, answer);
+    });
+    socket.on("txn-check", (check, answer) => {
+      if (socket === this.socket) void this.answerTxnCheck(check, answer);
     });
     socket.connect();
   }
@@ -593,10 +650,26 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     }
   }
 
+  private async answerTxnCheck(check: TxnCheckEvent, answer: (answer: { state: TxnState }) => void): Promise<void> {
+    const handler = this.txnCheckHandler;
+    if (!handler || this.txnsRunning.has(check.id)) {
+      answer({ state: "unknown" });
+      return;
+    }
+    let state: TxnState = "unknown";
+    try {
+      state = await handler(check);
+    } catch (err) {
+      // Asked again next period; the app hears of it.
+      this.emit("error", new HeraldError("INTERNAL", `the txn-check handler threw for ${check.id}`, { cause: err }));
+    }
+    answer({ state: state === "commit" || state === "rollback" ? state : "unknown" });
+  }
+
   private sendCall(socket: HeraldSocket, call: Call): void {
     if (call.sentOn === this.connection) return;
     call.sentOn = this.connection;
-    // One cast for three events whose argument and reply types the public methods already fix.
+    // One cast for the events whose argument and reply types the public methods already fix.
     const emit = socket.emit.bind(socket) as unknown as (
       event: string,
       args: object,

@@ -2,7 +2,16 @@
 
 export type { Err, ErrorCode } from "../errors.js";
 export { HeraldError } from "../errors.js";
-export type { GapEvent, HistoryOk, Message, PresenceEvent, PublishOk, SignalEvent } from "../protocol.js";
+export type {
+  GapEvent,
+  HistoryOk,
+  Message,
+  PresenceEvent,
+  PublishOk,
+  SignalEvent,
+  TxnCheckEvent,
+  TxnState,
+} from "../protocol.js";
 export type { BackoffOptions } from "./backoff.js";
 export { BACKOFF_DEFAULTS, Backoff, backoffDelay } from "./backoff.js";
 export type {
@@ -14,6 +23,7 @@ export type {
   RequestHandler,
   RequestOptions,
   StateChange,
+  TxnCheckHandler,
 } from "./client.js";
 export { HeraldClient, randomId } from "./client.js";
 export { Emitter } from "./emitter.js";

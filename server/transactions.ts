@@ -1,0 +1,206 @@
+/**
+ * Transactional half messages (PROTOCOL.md "Transactions"), as RocketMQ has them: `prepare` stores
+ * a message durably but delivers nothing and gives it no seq; the producer runs its local
+ * transaction, then `commit` appends it like a publish (its seq and ts are the commit's) or
+ * `rollback` drops it. Ids are shared with `publish`, per publisher: (user, id).
+ *
+ * A producer that decides neither within HERALD_TXN_CHECK_MS (it crashed between its local commit
+ * and ours, say) is asked: `txn-check` `{ id, topic }` goes to the client that prepared, or else
+ * to the user's newest live connection, once per period; each period counts as a check whether
+ * anyone could be asked or not, an answer other than commit or rollback counts as unknown, and
+ * after HERALD_TXN_MAX_CHECKS checks the server rolls back. The half messages and their check
+ * counts are in the store, so all of this goes on after a restart or a SIGKILL.
+ *
+ * The pending ones are also kept here, in memory: `publish` of a pending id is CONFLICT without a
+ * store read, and a commit under way is known, so that a second commit waits for the first and a
+ * rollback meanwhile is CONFLICT.
+ */
+import { HeraldError } from "../shared/errors.js";
+import type { EmptyOk, PrepareOk, PublishOk, TxnState } from "../shared/protocol.js";
+import type { PrepareArgs } from "../shared/schemas.js";
+import type { Config } from "./config.js";
+import type { Caller } from "./context.js";
+import type { Groups } from "./groups.js";
+import type { Logger } from "./log.js";
+import type { Metrics } from "./metrics.js";
+import { acceptPublish } from "./publish.js";
+import type { Session } from "./session.js";
+import type { PreparedMessage, Store } from "./store/store.js";
+
+interface Pending {
+  message: PreparedMessage;
+  /** A commit under way: a second one waits for it. */
+  committing?: Promise<PublishOk>;
+}
+
+/** What transactions need of the hub; `session` and `newest` say whom `txn-check` may ask. */
+export interface TxnDeps {
+  store: Store;
+  groups: Groups;
+  config: Readonly<Config>;
+  metrics: Metrics;
+  log: Logger;
+  /** The live session of a (user, clientId), if any. */
+  session(user: string, clientId: string): Session | undefined;
+  /** The user's newest live connection (presence.ts). */
+  newest(user: string): Session | undefined;
+}
+
+const key = (from: string, id: string) => `${from}\u0000${id}`;
+
+export class Transactions {
+  private readonly pending = new Map<string, Pending>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    private readonly ctx: TxnDeps,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Loads the pending half messages (they survive restarts) and starts checking them. */
+  async start(): Promise<void> {
+    for (const message of await this.ctx.store.preparedMessages()) {
+      this.pending.set(key(message.from, message.id), { message });
+    }
+    // Often enough that a check comes within a quarter period of its time, seldom enough to cost nothing.
+    const every = Math.min(1000, Math.max(10, Math.floor(this.ctx.config.txnCheckMs / 4)));
+    this.timer = setInterval(() => this.checkDue(), every);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** PROTOCOL: `publish` of a pending id is CONFLICT. */
+  refusePending(from: string, id: string): void {
+    if (this.pending.has(key(from, id))) {
+      throw new HeraldError("CONFLICT", `${id} is a prepared transaction: commit or roll it back`);
+    }
+  }
+
+  async prepare(session: Session, args: PrepareArgs): Promise<PrepareOk> {
+    const message = acceptPublish(this.ctx.config.maxPayload, session, args);
+    session.bucket.take();
+    const k = key(session.user, args.id);
+    if (this.pending.has(k)) return { duplicate: true };
+    const prepared: PreparedMessage = { ...message, clientId: session.clientId, preparedAt: this.now(), checks: 0 };
+    // Known at once, so that a publish of the id while the store writes is CONFLICT already.
+    const entry: Pending = { message: prepared };
+    this.pending.set(k, entry);
+    try {
+      const { duplicate } = await this.ctx.store.prepare(prepared);
+      if (duplicate && this.pending.get(k) === entry) this.pending.delete(k);
+      return { duplicate };
+    } catch (err) {
+      if (this.pending.get(k) === entry) this.pending.delete(k);
+      throw err;
+    }
+  }
+
+  async commit(caller: Caller, id: string): Promise<PublishOk> {
+    caller.bucket.check();
+    const entry = this.pending.get(key(caller.user, id));
+    if (!entry) {
+      const message = await this.ctx.store.committed(caller.user, id);
+      if (!message) throw new HeraldError("NOT_FOUND", `no prepared transaction ${id}`);
+      caller.bucket.spend();
+      return { seq: message.seq, ts: message.ts, duplicate: true };
+    }
+    if (entry.committing) {
+      const first = await entry.committing;
+      return { ...first, duplicate: true };
+    }
+    // PROTOCOL: refused like a publish, the message then stays prepared.
+    this.ctx.groups.checkBacklog(entry.message.topic);
+    caller.bucket.spend();
+    return this.commitPending(entry);
+  }
+
+  async rollback(caller: Caller, id: string): Promise<EmptyOk> {
+    caller.bucket.check();
+    const k = key(caller.user, id);
+    const entry = this.pending.get(k);
+    if (entry?.committing || (!entry && (await this.ctx.store.committed(caller.user, id)))) {
+      throw new HeraldError("CONFLICT", `${id} is committed`);
+    }
+    caller.bucket.spend();
+    if (entry) await this.drop(k, entry);
+    return {};
+  }
+
+  private commitPending(entry: Pending): Promise<PublishOk> {
+    const { message } = entry;
+    entry.committing = this.ctx.store.commitPrepared(message).then(
+      ({ message: stored }) => {
+        this.pending.delete(key(message.from, message.id));
+        this.ctx.metrics.stored.inc();
+        return { seq: stored.seq, ts: stored.ts, duplicate: false };
+      },
+      (err: unknown) => {
+        delete entry.committing;
+        throw err;
+      },
+    );
+    return entry.committing;
+  }
+
+  /** Rolls back: the id is free again at once. */
+  private async drop(k: string, entry: Pending): Promise<void> {
+    this.pending.delete(k);
+    await this.ctx.store.rollbackPrepared(entry.message.from, entry.message.id);
+  }
+
+  /** One pass over the pending half messages: ask about each whose period is over, or roll it back. */
+  private checkDue(): void {
+    const { txnCheckMs, txnMaxChecks } = this.ctx.config;
+    const now = this.now();
+    for (const [k, entry] of this.pending) {
+      const { message } = entry;
+      // Periods count whether anyone could be asked or not, also those the server was down for.
+      const periods = Math.floor((now - message.preparedAt) / txnCheckMs);
+      if (entry.committing || periods <= message.checks) continue;
+      if (periods > txnMaxChecks) {
+        this.ctx.log.info({ user: message.from, id: message.id }, "transaction rolled back after its last check");
+        this.drop(k, entry).catch((err: unknown) => this.ctx.log.error({ err }, "rollback after checks failed"));
+        continue;
+      }
+      message.checks = periods;
+      this.ctx.store
+        .countTxnCheck(message.from, message.id, message.checks)
+        .catch((err: unknown) => this.ctx.log.error({ err }, "counting a txn-check failed"));
+      this.ask(k, entry);
+    }
+  }
+
+  private ask(k: string, entry: Pending): void {
+    const { message } = entry;
+    const target = this.target(message.from, message.clientId);
+    if (!target) return;
+    // The answer is waited for one period at most; the next period asks again.
+    target.socket
+      .timeout(this.ctx.config.txnCheckMs)
+      .emit(
+        "txn-check",
+        { id: message.id, topic: message.topic },
+        (err: Error | null, answer?: { state?: TxnState }) => {
+          if (err || this.pending.get(k) !== entry || entry.committing) return;
+          if (answer?.state === "rollback") {
+            this.drop(k, entry).catch((e: unknown) => this.ctx.log.error({ err: e }, "rollback on check failed"));
+          } else if (answer?.state === "commit") {
+            try {
+              this.ctx.groups.checkBacklog(message.topic);
+            } catch {
+              return; // BACKLOG_FULL: it stays prepared, and the next period asks again
+            }
+            this.commitPending(entry).catch((e: unknown) => this.ctx.log.error({ err: e }, "commit on check failed"));
+          }
+        },
+      );
+  }
+
+  private target(user: string, clientId: string): Session | undefined {
+    const own = this.ctx.session(user, clientId);
+    return own?.live ? own : this.ctx.newest(user);
+  }
+}
