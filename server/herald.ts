@@ -62,7 +62,7 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
   const presence = new Presence();
   const groups = new Groups(store, config, metrics, log.child({ module: "groups" }));
   // The hub is made once the HTTP server is; transactions look sessions up only later.
-  let hub: Hub | undefined;
+  let made: Hub | undefined;
   const transactions = new Transactions(
     {
       store,
@@ -70,7 +70,7 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
       config,
       metrics,
       log: log.child({ module: "transactions" }),
-      session: (user, clientId) => hub?.session(user, clientId),
+      session: (user, clientId) => made?.session(user, clientId),
       newest: (user) => presence.newest(user),
     },
     options.now,
@@ -125,8 +125,15 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
   });
   coalesceWrites(io);
   const origins = new OriginPolicy(config);
-  hub = new Hub(ctx, io, auth, origins);
-  await registerHttp(app, { ctx, auth, origins, connections: () => hub.connections });
+  const hub = new Hub(ctx, io, auth, origins);
+  made = hub;
+  await registerHttp(app, {
+    ctx,
+    auth,
+    origins,
+    connections: () => hub.connections,
+    isLive: (client) => hub.isLive(client),
+  });
   const retention = new Retention(ctx, (c) => hub.isLive(c), options.now);
 
   await app.listen({ port: config.port, host: config.host });

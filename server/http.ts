@@ -34,9 +34,13 @@ export interface HttpDeps {
   auth: Authenticator;
   origins: OriginPolicy;
   connections: () => number;
+  isLive: (client: { user: string; clientId: string }) => boolean;
 }
 
-export async function registerHttp(app: FastifyInstance, { ctx, auth, origins, connections }: HttpDeps): Promise<void> {
+export async function registerHttp(
+  app: FastifyInstance,
+  { ctx, auth, origins, connections, isLive }: HttpDeps,
+): Promise<void> {
   /** One rate bucket per user over HTTP; full buckets are forgotten. */
   const buckets = new Map<string, TokenBucket>();
   const sweep = setInterval(() => {
@@ -156,7 +160,16 @@ export async function registerHttp(app: FastifyInstance, { ctx, auth, origins, c
     const who = await caller(req);
     if (!who.admin) throw new HeraldError("FORBIDDEN", "stats are for admins");
     const stats = await ctx.store.stats();
-    return { node: ctx.config.nodeId, connections: connections(), ...stats, groups: ctx.groups.stats() };
+    const subscriptions = stats.subscriptions.map((s) => ({ ...s, live: isLive(s) }));
+    // A group's oldest unfinished message is the one after its low-water mark.
+    const groups = await Promise.all(
+      ctx.groups.stats().map(async (g) => {
+        if (g.lag === 0) return g;
+        const [oldest] = await ctx.store.read(g.topic, g.acked, 1);
+        return oldest ? { ...g, oldestUnackedTs: oldest.ts } : g;
+      }),
+    );
+    return { node: ctx.config.nodeId, now: Date.now(), connections: connections(), ...stats, subscriptions, groups };
   });
 
   app.post<{ Params: { topic: string; group: string } }>("/api/v1/topics/:topic/groups/:group/retry", async (req) => {

@@ -290,3 +290,98 @@ describe("cli - sub --group", () => {
     }
   });
 });
+
+describe("cli - stats and dead", () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ ackTimeoutMs: 100, maxDeliveries: 1 });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it("stats shows each topic's rate, and lag, oldest unacked age and liveness of subscriptions and groups", async () => {
+    const url = server.url;
+    const reader = await connect(url, { user: "reader", clientId: "st-r" });
+    const worker = await connect(url, { user: "worker", clientId: "st-w" });
+    const pubber = await connect(url, { user: "shop", clientId: "st-p" });
+    try {
+      await reader.emitWithAck("subscribe", { topic: "room:st" });
+      await worker.emitWithAck("subscribe", { topic: "room:st", group: "g" });
+      // Publishing about 50 a second all the while the command measures (it takes a moment to start).
+      const stats = start(["stats", "--json", "--interval", "1000", "--url", url, "--user", "admin"]);
+      let running = true;
+      void stats.done.then(() => {
+        running = false;
+      });
+      let published = 0;
+      while (running) {
+        published++;
+        await pubber.emitWithAck("publish", { id: `st-${published}`, topic: "room:st", payload: published });
+        await sleep(20);
+      }
+      const { code, stdout, stderr } = await stats.done;
+      assert.equal(code, 0, stderr);
+      const report = JSON.parse(stdout) as {
+        topics: { topic: string; head: number; perSecond: number }[];
+        subscriptions: { topic: string; user: string; lag: number; oldestUnackedMs?: number; live: boolean }[];
+        groups: { topic: string; group: string; lag: number; members: number; oldestUnackedMs?: number }[];
+      };
+      const topic = report.topics.find((t) => t.topic === "room:st")!;
+      assert.ok(topic.head > 0 && topic.head <= published);
+      assert.ok(topic.perSecond >= 10 && topic.perSecond <= 60, `rate ${topic.perSecond}`);
+      const sub = report.subscriptions.find((s) => s.topic === "room:st" && s.user === "reader")!;
+      assert.equal(sub.lag, topic.head, "nothing acked");
+      assert.equal(sub.live, true);
+      assert.ok(sub.oldestUnackedMs! >= 0 && sub.oldestUnackedMs! < 5000);
+      const group = report.groups.find((g) => g.group === "g")!;
+      assert.deepEqual([group.topic, group.members], ["room:st", 1]);
+      const text = await run(["stats", "--interval", "10", "--url", url, "--user", "admin"]);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /room:st\s+\d+/);
+      assert.match(text.stdout, /oldest unacked/);
+    } finally {
+      reader.close();
+      worker.close();
+      pubber.close();
+    }
+  });
+
+  it("dead lists a group's dead letters and --retry hands them back", async () => {
+    const url = server.url;
+    const worker = await connect(url, { user: "worker", clientId: "dl-w" });
+    const pubber = await connect(url, { user: "shop", clientId: "dl-p" });
+    try {
+      await worker.emitWithAck("subscribe", { topic: "room:dl", group: "g" });
+      for (let i = 1; i <= 3; i++) await pubber.emitWithAck("publish", { id: `dl-${i}`, topic: "room:dl", payload: i });
+      // Never acked: one attempt each (maxDeliveries 1), then dead after the 100 ms ack timeout.
+      await waitFor("3 dead letters", async () => {
+        const reply = await pubber.emitWithAck("history", { topic: "dead:room:dl:g" });
+        return reply.ok && reply.messages.length === 3;
+      });
+      const listed = await run(["dead", "room:dl", "g", "--url", url, "--user", "admin"]);
+      assert.equal(listed.code, 0, listed.stderr);
+      const letters = listed.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Message);
+      assert.deepEqual(
+        letters.map((m) => [m.id, m.payload]),
+        [
+          ["dl-1", 1],
+          ["dl-2", 2],
+          ["dl-3", 3],
+        ],
+      );
+      const retried = await run(["dead", "room:dl", "g", "--retry", "--url", url, "--user", "admin"]);
+      assert.equal(retried.code, 0, retried.stderr);
+      assert.deepEqual(JSON.parse(retried.stdout), { retried: 3 });
+      const unknown = await run(["dead", "room:dl", "nogroup", "--retry", "--url", url, "--user", "admin"]);
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /NOT_FOUND/);
+    } finally {
+      worker.close();
+      pubber.close();
+    }
+  });
+});

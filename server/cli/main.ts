@@ -1,13 +1,16 @@
 /**
  * The `herald` command (bin/herald.js runs the built copy of this file): `serve`, and the client
- * commands `pub`, `sub`, `history` and `request`, which speak to a server through the SDK. Errors go to
- * stderr with a non-zero exit: 2 for a usage error, 1 for a refusal or an unreachable server.
+ * commands `pub`, `sub`, `history`, `request`, `stats` and `dead`, which speak to a server through
+ * the SDK (`stats` and `dead --retry` through the HTTP API, which has the admin routes). Errors go
+ * to stderr with a non-zero exit: 2 for a usage error, 1 for a refusal or an unreachable server.
  */
+import { dead } from "./dead.js";
 import { history } from "./history.js";
 import { CliError, EXIT_USAGE, fromHerald } from "./options.js";
 import { pub } from "./pub.js";
 import { request } from "./request.js";
 import { serve } from "./serve.js";
+import { stats } from "./stats.js";
 import { sub } from "./sub.js";
 
 const COMMANDS = new Map<string, (args: string[]) => Promise<void>>([
@@ -16,6 +19,8 @@ const COMMANDS = new Map<string, (args: string[]) => Promise<void>>([
   ["sub", sub],
   ["history", history],
   ["request", request],
+  ["stats", stats],
+  ["dead", dead],
 ]);
 
 const HELP = `Usage: herald COMMAND [options]
@@ -29,6 +34,9 @@ Commands:
   history TOPIC       print stored messages as JSON lines
   request USER METHOD [JSON]
                       call METHOD on a user's client (the SDK's onRequest) and print the result
+  stats               topics with head and rate; subscriptions and groups with lag, oldest
+                      unacked message and live members (admins)
+  dead TOPIC GROUP    print a consumer group's dead letters; --retry hands them back
 
 Topics: room:<name>, user:<id> (a user's inbox), broadcast, dead:<topic>:<group> (a group's
 dead letters).

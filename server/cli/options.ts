@@ -167,3 +167,30 @@ export function parseJson(text: string, name: string): unknown {
     throw usageError(`${name} is not valid JSON: ${err instanceof Error ? err.message : err}`);
   }
 }
+
+/**
+ * An HTTP call to the server's API with the command's credentials (the stats and retry routes
+ * have no socket event); a refusal becomes a CliError with the error's code.
+ */
+export async function api<T>(c: Connection, path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+  const headers: Record<string, string> =
+    c.token === undefined ? { "x-herald-user": c.user } : { authorization: `Bearer ${c.token}` };
+  if (init.body !== undefined) headers["content-type"] = "application/json";
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, c.url), {
+      method: init.method ?? "GET",
+      headers,
+      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+      signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS),
+    });
+  } catch (err) {
+    throw new CliError(`could not reach ${c.url}: ${err instanceof Error ? err.message : err}`);
+  }
+  const body = (await res.json().catch(() => undefined)) as { error?: { code: string; message: string } } | undefined;
+  if (!res.ok) {
+    const error = body?.error;
+    throw new CliError(error ? `${error.code}: ${error.message}` : `HTTP ${res.status} from ${path}`);
+  }
+  return body as T;
+}

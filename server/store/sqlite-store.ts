@@ -861,15 +861,15 @@ export class SqliteStore implements Store {
       .map(([topic, head]) => ({ topic, head }))
       .sort((a, b) => a.topic.localeCompare(b.topic));
     const subs = this.db
-      .prepare<[], { user: string; client_id: string; topic: string; acked: number }>(
-        "SELECT user, client_id, topic, acked FROM subscriptions ORDER BY topic, user, client_id",
+      .prepare<[], { user: string; client_id: string; topic: string; acked: number; oldest: number | null }>(
+        "SELECT s.user, s.client_id, s.topic, s.acked, m.ts AS oldest FROM subscriptions s LEFT JOIN messages m ON m.topic = s.topic AND m.seq = s.acked + 1 ORDER BY s.topic, s.user, s.client_id",
       )
       .all();
     return {
       topics,
       subscriptions: subs.map((s) => {
         const head = this.durable.get(s.topic) ?? 0;
-        return {
+        const sub: StoreStats["subscriptions"][number] = {
           user: s.user,
           clientId: s.client_id,
           topic: s.topic,
@@ -877,6 +877,8 @@ export class SqliteStore implements Store {
           head,
           lag: Math.max(0, head - s.acked),
         };
+        if (sub.lag > 0 && s.oldest !== null) sub.oldestUnackedTs = s.oldest;
+        return sub;
       }),
     };
   }

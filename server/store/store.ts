@@ -110,7 +110,16 @@ export interface SweepResult {
 
 export interface StoreStats {
   topics: { topic: string; head: number }[];
-  subscriptions: { user: string; clientId: string; topic: string; acked: number; head: number; lag: number }[];
+  subscriptions: {
+    user: string;
+    clientId: string;
+    topic: string;
+    acked: number;
+    head: number;
+    lag: number;
+    /** With a lag: the `ts` of the oldest message not acked, unless retention removed it. */
+    oldestUnackedTs?: number;
+  }[];
 }
 
 export interface Store {
