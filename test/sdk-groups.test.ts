@@ -101,6 +101,23 @@ describe("sdk groups - the group stream's state machine", () => {
     assert.deepEqual(seqsOf(acks), [2, 1, 3]);
   });
 
+  it("batches the acks of one turn into one ack with seqs, and sends what waits at once when stopped", async () => {
+    const { sub, jobs, acks } = await groupStream(3);
+    for (const seq of [1, 2, 3]) sub.pushMessage(message(seq));
+    jobs.finish(1);
+    jobs.finish(3);
+    await Promise.resolve();
+    await Promise.resolve();
+    assert.deepEqual(acks, [], "not yet: the turn's acks go together");
+    await settle();
+    assert.deepEqual(acks, [{ topic: "room:jobs", seqs: [1, 3], group: "workers" }]);
+    jobs.finish(2);
+    await Promise.resolve();
+    await Promise.resolve();
+    sub.stop("closed");
+    assert.deepEqual(acks.at(-1), { topic: "room:jobs", seq: 2, group: "workers" }, "sent when the stream stops");
+  });
+
   it("a handler that throws is reported and not acked; its redelivery is processed again, out of seq order", async () => {
     const { sub, jobs, acks, errors } = await groupStream();
     sub.pushMessage(message(1));

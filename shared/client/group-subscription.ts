@@ -115,6 +115,8 @@ export class GroupSubscription extends Subscription {
 
   protected override stopping(): void {
     this.queued.clear();
+    // Now, not at the end of the turn: close() waits only for acks already sent.
+    this.flushAcks();
   }
 
   /**
