@@ -9,6 +9,8 @@ const report = await runChaos({
   messages,
   publishers: 2,
   subscribers: 3,
+  transactions: Math.round(messages / 10),
+  requests: Math.round(messages / 5),
   log: (l) => console.log(`chaos: ${l}`),
 });
 console.log(

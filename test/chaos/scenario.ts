@@ -5,7 +5,10 @@
  * restarted on the same data dir and port. Afterwards it checks that every answered publish is in
  * the log exactly once, at the seq it was answered with, with gapless seqs, that every subscriber
  * processed every message exactly once, in order, and that the group finished every message and
- * never handed out again one whose ack was answered.
+ * never handed out again one whose ack was answered. Beside them a transactional producer
+ * prepares, then commits or rolls back (answering `txn-check` from its own record), and a caller
+ * makes remote calls to a responder: no committed message is lost, no rolled-back one is in the
+ * log, and every request is answered exactly once, with its own result, or refused.
  * `test/crash.test.ts` runs a short version, `npm run chaos` a long one.
  */
 import net from "node:net";
@@ -26,6 +29,10 @@ export interface ChaosOptions {
   topics?: string[];
   /** Publishes in flight per publisher. */
   window?: number;
+  /** Transactions of the transactional producer (every third one rolled back). */
+  transactions?: number;
+  /** Remote calls of the caller. */
+  requests?: number;
   log?: (line: string) => void;
 }
 
@@ -57,24 +64,31 @@ function client(url: string, user: string, clientId: string): Client {
   });
 }
 
+type Reply = { ok: boolean; error?: { code: string }; [field: string]: unknown };
+
+/** Sends `event` until the server answers anything but INTERNAL or RATE_LIMITED (a kill, a drop: retry). */
+async function untilAnswered(socket: Client, event: string, args: object): Promise<Reply> {
+  for (;;) {
+    try {
+      // Untyped: the events and their replies vary; `timeout` holds for the one emit that follows.
+      const timed = socket.timeout(1500) as unknown as { emitWithAck(event: string, args: object): Promise<Reply> };
+      const reply = await timed.emitWithAck(event, args);
+      if (reply.ok || (reply.error?.code !== "INTERNAL" && reply.error?.code !== "RATE_LIMITED")) return reply;
+    } catch {
+      // A timeout: the server died or the socket dropped. The same call again is safe: its id says so.
+    }
+    await sleep(20);
+  }
+}
+
 /** Publishes until the server answers, reusing the id on every retry so the server can dedup. */
 async function publishUntilAnswered(
   socket: Client,
   args: { id: string; topic: string; payload: unknown; key: string },
-) {
-  for (;;) {
-    try {
-      const reply = await socket.timeout(1500).emitWithAck("publish", args);
-      if (reply.ok) return reply;
-      if (reply.error.code !== "INTERNAL" && reply.error.code !== "RATE_LIMITED") {
-        throw new Error(`publish ${args.id} refused: ${reply.error.code}`);
-      }
-    } catch (err) {
-      if (err instanceof Error && err.message.startsWith("publish ")) throw err;
-      // A timeout: the server died or the socket dropped. Retry the same id.
-    }
-    await sleep(20);
-  }
+): Promise<{ seq: number }> {
+  const reply = await untilAnswered(socket, "publish", args);
+  if (!reply.ok) throw new Error(`publish ${args.id} refused: ${reply.error?.code}`);
+  return reply as unknown as { seq: number };
 }
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
@@ -87,7 +101,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const dataDir = tempDir("herald-chaos-");
   const port = await freePort();
   // Every kill fails the group's leases as an attempt; no message should die of the kills alone.
-  const env = { HERALD_MAX_DELIVERIES: "1000" };
+  // Checks come quickly, so that some land mid-stream; transactions are never rolled back by the
+  // checks' count, as the producer answers every check of one it has decided.
+  const env = { HERALD_MAX_DELIVERIES: "1000", HERALD_TXN_CHECK_MS: "300", HERALD_TXN_MAX_CHECKS: "1000" };
   let server: SpawnedServer = await spawnServer(dataDir, env, port);
   const url = server.url;
   const violations: string[] = [];
@@ -190,6 +206,54 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     return { socket, done: Promise.all(Array.from({ length: window }, worker)) };
   });
 
+  // The transactional producer: prepare, decide, then commit (or, every third, roll back), each
+  // step retried with the same id until answered; txn-check is answered from its own record.
+  const committed = new Map<string, { topic: string; seq: number }>();
+  const rolledBack = new Set<string>();
+  const decided = new Map<string, "commit" | "rollback">();
+  const producer = client(url, "txn0", "txn0");
+  producer.on("txn-check", (check, answer) => answer({ state: decided.get(check.id) ?? "unknown" }));
+  const transacting = (async () => {
+    for (let n = 0; n < (options.transactions ?? 0); n++) {
+      while (n >= released * ((options.transactions ?? 0) / options.messages)) await sleep(5);
+      const id = `t${n}`;
+      const topic = topics[n % topics.length]!;
+      const prepared = await untilAnswered(producer, "prepare", { id, topic, payload: { txn: n } });
+      if (!prepared.ok) violations.push(`prepare ${id} refused: ${prepared.error?.code}`);
+      const decision = n % 3 === 0 ? "rollback" : "commit";
+      decided.set(id, decision);
+      const reply = await untilAnswered(producer, decision, { id });
+      if (!reply.ok) violations.push(`${decision} ${id} refused: ${reply.error?.code}`);
+      else if (decision === "commit") committed.set(`txn0/${id}`, { topic, seq: reply.seq as number });
+      else rolledBack.add(`txn0/${id}`);
+    }
+  })();
+
+  // The caller and the responder: each request ends exactly once, with its own result or refused.
+  const responder = client(url, "svc", "svc");
+  responder.on("request", (event, answer) => answer({ result: event.params }));
+  const caller = client(url, "caller", "caller");
+  const outcomes = { ok: 0, refused: 0, lost: 0 };
+  const calling = (async () => {
+    for (let n = 0; n < (options.requests ?? 0); n++) {
+      while (n >= released * ((options.requests ?? 0) / options.messages)) await sleep(5);
+      let ends = 0;
+      try {
+        const reply = await caller
+          .timeout(2000)
+          .emitWithAck("request", { to: "svc", method: "echo", params: n, timeoutMs: 1000 });
+        ends++;
+        if (reply.ok && reply.result !== n) violations.push(`request ${n} got ${JSON.stringify(reply.result)}`);
+        if (reply.ok) outcomes.ok++;
+        else if (reply.error.code === "UNAVAILABLE" || reply.error.code === "TIMEOUT") outcomes.refused++;
+        else violations.push(`request ${n} refused with ${reply.error.code}`);
+      } catch {
+        outcomes.lost++; // the server died with it: the caller knows it is not answered
+      }
+      if (ends > 1) violations.push(`request ${n} answered ${ends} times`);
+    }
+  })();
+
   const slice = Math.ceil(options.messages / (options.kills + 1));
   for (let k = 1; k <= options.kills; k++) {
     released = Math.min(options.messages, k * slice);
@@ -202,8 +266,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     server = await spawnServer(dataDir, env, port);
   }
   released = options.messages;
-  await Promise.all(publishers.map((p) => p.done));
+  await Promise.all([...publishers.map((p) => p.done), transacting, calling]);
   log(`all ${answered.size} publishes answered`);
+  for (const [key, where] of committed) answered.set(key, where);
 
   // Read the whole log back.
   const reader = client(url, "reader", "reader");
@@ -224,7 +289,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
   // Wait for the subscribers to catch up with the heads.
   const deadline = Date.now() + 30000;
-  const total = publisherCount * options.messages;
+  const total = publisherCount * options.messages + committed.size;
   while (
     Date.now() < deadline &&
     (subscribers.some((s) => topics.some((t) => (s.last.get(t) ?? 0) < heads[t]!)) || finished.size < total)
@@ -247,7 +312,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       inLog.set(key, { topic, seq: m.seq });
     }
   }
-  if (answered.size !== total) violations.push(`${answered.size} of ${total} publishes answered`);
+  if (answered.size !== total) violations.push(`${answered.size} of ${total} publishes and commits answered`);
   for (const [key, where] of answered) {
     const found = inLog.get(key);
     if (!found) violations.push(`answered ${key} (${where.topic}#${where.seq}) is not in the log`);
@@ -261,6 +326,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     violations.push(`the log holds ${inLog.size} messages for ${answered.size} publishes`);
   checks.push(`${answered.size} publishes answered; each is in the log once, at the seq it was answered with`);
   checks.push(`seqs gapless: ${topics.map((t) => `${t} 1..${heads[t]}`).join(", ")}`);
+  for (const key of rolledBack) if (inLog.has(key)) violations.push(`rolled-back ${key} is in the log`);
+  if (options.transactions) {
+    checks.push(
+      `${committed.size} committed transactions in the log at the seq their commit was answered with, none of the ${rolledBack.size} rolled back`,
+    );
+  }
+  if (options.requests) {
+    if (outcomes.ok + outcomes.refused + outcomes.lost !== options.requests) {
+      violations.push(`${outcomes.ok + outcomes.refused + outcomes.lost} of ${options.requests} requests ended`);
+    }
+    checks.push(
+      `${options.requests} requests each ended once: ${outcomes.ok} with their own result, ${outcomes.refused} UNAVAILABLE or TIMEOUT, ${outcomes.lost} cut off by a kill`,
+    );
+  }
 
   subscribers.forEach((s, i) => {
     for (const topic of topics) {
@@ -284,6 +363,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   }
 
   for (const s of [...subscribers, ...members, ...publishers]) s.socket.close();
+  for (const socket of [producer, responder, caller]) socket.close();
   reader.close();
   const code = await server.stop();
   if (code !== 0) violations.push(`the server exited with ${code} on SIGTERM`);
