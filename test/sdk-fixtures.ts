@@ -30,7 +30,14 @@ export function sdkClients(prefix: string) {
     open.add(c);
     return c;
   };
-  return { client, closeAll };
+  /** A client of `user`, connected. */
+  const connected = async (url: string, user: string): Promise<HeraldClient> => {
+    const c = client(url, { user });
+    c.connect();
+    await waitFor(`${user} connected`, () => c.state === "connected");
+    return c;
+  };
+  return { client, connected, closeAll };
 }
 
 export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 8000): Promise<void> {

@@ -10,7 +10,7 @@ import { HeraldError } from "../shared/client/index.js";
 import { startServer, type TestServer } from "./helpers.js";
 import { sdkClients, waitFor } from "./sdk-fixtures.js";
 
-const { client } = sdkClients("rq");
+const { client, connected } = sdkClients("rq");
 
 /** Rejects with the HeraldError `promise` rejects with, or fails. */
 async function refusal(promise: Promise<unknown>): Promise<HeraldError> {
@@ -21,13 +21,6 @@ async function refusal(promise: Promise<unknown>): Promise<HeraldError> {
     return err;
   }
   assert.fail("expected a refusal");
-}
-
-async function connected(url: string, user: string) {
-  const c = client(url, { user });
-  c.connect();
-  await waitFor(`${user} connected`, () => c.state === "connected");
-  return c;
 }
 
 describe("sdk: request and onRequest", () => {

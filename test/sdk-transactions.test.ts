@@ -5,20 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { HeraldClient, HeraldError, Message } from "../shared/client/index.js";
+import type { HeraldError, Message } from "../shared/client/index.js";
 import { call, fails, ok } from "./conformance.js";
 import { connect, sleep, startServer, type TestServer } from "./helpers.js";
 import { sdkClients, waitFor } from "./sdk-fixtures.js";
 
 const CHECK_MS = 150;
-const { client } = sdkClients("tx");
-
-async function connected(url: string, user: string): Promise<HeraldClient> {
-  const c = client(url, { user });
-  c.connect();
-  await waitFor(`${user} connected`, () => c.state === "connected");
-  return c;
-}
+const { connected } = sdkClients("tx");
 
 describe("sdk: transactions", () => {
   let server: TestServer;
