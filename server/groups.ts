@@ -143,6 +143,8 @@ export interface GroupStats {
 
 export class Groups {
   private readonly byTopic = new Map<string, Map<string, Group>>();
+  /** Per topic with groups: publishes admitted and not yet stored (see checkBacklog). */
+  private readonly comingTo = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -257,19 +259,41 @@ export class Groups {
     else await this.store.saveGroup(group.topic, group.name, group.progress);
   }
 
-  /** PROTOCOL: BACKLOG_FULL while any group of the topic has a backlog of HERALD_MAX_BACKLOG or more. */
+  /**
+   * PROTOCOL: BACKLOG_FULL while any group of the topic has a backlog of HERALD_MAX_BACKLOG or more.
+   * Publishes admitted and not yet stored count too: a burst of them would otherwise all pass before
+   * the first is in a group's backlog, and take it far past the bound.
+   */
   checkBacklog(topic: string): void {
     const groups = this.byTopic.get(topic);
     if (!groups) return;
+    const coming = this.comingTo.get(topic) ?? 0;
     for (const group of groups.values()) {
-      if (group.backlog >= this.config.maxBacklog) {
+      if (group.backlog + coming >= this.config.maxBacklog) {
         throw new HeraldError(
           "BACKLOG_FULL",
-          `group ${group.name} of ${topic} has ${group.backlog} messages waiting (HERALD_MAX_BACKLOG ${this.config.maxBacklog})`,
+          `group ${group.name} of ${topic} has ${group.backlog + coming} messages waiting (HERALD_MAX_BACKLOG ${this.config.maxBacklog})`,
           { retryAfterMs: BACKLOG_RETRY_MS },
         );
       }
     }
+  }
+
+  /**
+   * An append that checkBacklog admitted is coming: counted until `left` (by then the new message
+   * is in the groups' backlogs, as onDurable runs before the store's answer is taken). False, and
+   * nothing to do, for a topic without groups.
+   */
+  coming(topic: string): boolean {
+    if (!this.byTopic.has(topic)) return false;
+    this.comingTo.set(topic, (this.comingTo.get(topic) ?? 0) + 1);
+    return true;
+  }
+
+  left(topic: string): void {
+    const n = (this.comingTo.get(topic) ?? 1) - 1;
+    if (n > 0) this.comingTo.set(topic, n);
+    else this.comingTo.delete(topic);
   }
 
   /**

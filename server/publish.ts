@@ -19,9 +19,14 @@ export async function publish(ctx: Context, caller: Caller, args: PublishArgs): 
   ctx.groups.checkBacklog(args.topic);
   ctx.transactions.refusePending(caller.user, args.id);
   caller.bucket.spend();
-  const { message: stored, duplicate } = await ctx.store.append(message);
-  (duplicate ? ctx.metrics.duplicates : ctx.metrics.stored).inc();
-  return { seq: stored.seq, ts: stored.ts, duplicate };
+  const counted = ctx.groups.coming(args.topic);
+  try {
+    const { message: stored, duplicate } = await ctx.store.append(message);
+    (duplicate ? ctx.metrics.duplicates : ctx.metrics.stored).inc();
+    return { seq: stored.seq, ts: stored.ts, duplicate };
+  } finally {
+    if (counted) ctx.groups.left(args.topic);
+  }
 }
 
 /**

@@ -131,18 +131,25 @@ export class Transactions {
 
   private commitPending(entry: Pending): Promise<PublishOk> {
     const { message } = entry;
-    entry.committing = this.ctx.store.commitPrepared(message).then(
+    const counted = this.ctx.groups.coming(message.topic);
+    const done = () => {
+      if (counted) this.ctx.groups.left(message.topic);
+    };
+    const committing = this.ctx.store.commitPrepared(message).then(
       ({ message: stored }) => {
+        done();
         this.pending.delete(key(message.from, message.id));
         this.ctx.metrics.stored.inc();
         return { seq: stored.seq, ts: stored.ts, duplicate: false };
       },
       (err: unknown) => {
+        done();
         delete entry.committing;
         throw err;
       },
     );
-    return entry.committing;
+    entry.committing = committing;
+    return committing;
   }
 
   /** Rolls back: the id is free again at once. */
