@@ -20,6 +20,8 @@ import { w5 } from "./w5-catchup.js";
 import { w6 } from "./w6-idle.js";
 import { w7 } from "./w7-groups.js";
 import { w8 } from "./w8-slow-disk.js";
+import { w9 } from "./w9-request.js";
+import { w10 } from "./w10-transactions.js";
 
 const argv = process.argv.slice(2);
 const full = argv.includes("--full");
@@ -44,6 +46,8 @@ const WORKLOADS: [string, (ctx: BenchContext) => Promise<Row[]>][] = [
   ["W6", w6],
   ["W7", w7],
   ["W8", w8],
+  ["W9", w9],
+  ["W10", w10],
 ];
 
 async function main(): Promise<number> {

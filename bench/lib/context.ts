@@ -41,6 +41,15 @@ export async function setupLoads(loads: Load[]): Promise<void> {
   for (const l of loads) await l.agent.setup(l.spec.role, l.spec.opts);
 }
 
+/** One window on a started system: its loads and the row its figure goes in. */
+export interface Phase {
+  build: (target: Target) => Load[];
+  row: Omit<Row, "figure" | "system" | "guarantee">;
+  durationMs?: number;
+}
+
+export type Measurement = Row & { measured?: Measured };
+
 /**
  * Starts `system`, sets up its loads, measures one window, stops everything. Returns the row, or
  * a skipped row with the reason.
@@ -49,27 +58,58 @@ export async function measureSystem(
   ctx: BenchContext,
   system: System,
   build: (target: Target) => Load[],
-  row: Omit<Row, "figure" | "system" | "guarantee">,
+  row: Phase["row"],
   options: { cpuProfDir?: string; fsyncDelayUs?: number; durationMs?: number; alongside?: Load[] } = {},
-): Promise<Row & { measured?: Measured }> {
-  const base = { ...row, system: system.name, guarantee: system.guarantee };
-  if (ctx.systems && !ctx.systems.includes(system.name)) return { ...base, figure: undefined, note: LEFT_OUT };
+): Promise<Measurement> {
+  const phase: Phase = { build, row, ...(options.durationMs !== undefined ? { durationMs: options.durationMs } : {}) };
+  const [measured] = await measureWindows(ctx, system, [phase], options);
+  return measured!;
+}
+
+/**
+ * measureSystem for several windows in turn on one start of `system` (W9: a rate, then a latency),
+ * each with its own loads: a row per phase. A server start costs as much as a quick window.
+ */
+export async function measureWindows(
+  ctx: BenchContext,
+  system: System,
+  phases: Phase[],
+  options: { cpuProfDir?: string; fsyncDelayUs?: number } = {},
+): Promise<Measurement[]> {
+  const bases = phases.map((p) => ({ ...p.row, system: system.name, guarantee: system.guarantee }));
+  const none = (note: string) => bases.map((base) => ({ ...base, figure: undefined, note }));
+  if (ctx.systems && !ctx.systems.includes(system.name)) return none(LEFT_OUT);
   let target: Target | string;
   try {
     target = await system.start(options);
   } catch (err) {
-    return { ...base, figure: undefined, note: `failed to start: ${short(err)}` };
+    return none(`failed to start: ${short(err)}`);
   }
-  if (typeof target === "string") return { ...base, figure: undefined, note: `skipped: ${target}` };
-  ctx.log(`${row.workload} ${system.name}`);
+  if (typeof target === "string") return none(`skipped: ${target}`);
   try {
-    const loads = build(target);
+    const rows: Measurement[] = [];
+    for (const [i, phase] of phases.entries()) rows.push(await measureWindow(ctx, target, phase, bases[i]!));
+    return rows;
+  } finally {
+    await target.stop();
+  }
+}
+
+async function measureWindow(
+  ctx: BenchContext,
+  target: Target,
+  phase: Phase,
+  base: Omit<Row, "figure">,
+): Promise<Measurement> {
+  ctx.log(`${base.workload} ${base.system}`);
+  try {
+    const loads = phase.build(target);
     await setupLoads(loads);
     const window = await runWindow({
       agents: loads.map((l) => l.agent),
       serverPids: target.pids,
       warmupMs: ctx.warmupMs,
-      durationMs: options.durationMs ?? ctx.durationMs,
+      durationMs: phase.durationMs ?? ctx.durationMs,
     });
     const figure = sum(window.rates.filter((_, i) => loads[i]!.counts));
     const errors = window.finals.map((f) => f.firstError).filter(Boolean);
@@ -85,8 +125,6 @@ export async function measureSystem(
     // Leave the load processes clean for the next system.
     await Promise.all(ctx.agents.map((a) => a.stop().catch(() => {})));
     return { ...base, figure: undefined, note: `failed: ${short(err)}` };
-  } finally {
-    await target.stop();
   }
 }
 

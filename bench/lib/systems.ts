@@ -1,10 +1,11 @@
 /**
  * The systems under test and how each is started and loaded: Herald (`full`, `normal`), the raw
- * socket.io peer, the minimal SQLite peer, aedes (each started here in its own process), and the
- * Mosquitto and NATS JetStream services already running on this machine (skipped with a note
- * when unreachable).
+ * socket.io peer, the minimal SQLite peer, W9's socket.io relay, aedes (each started here in its
+ * own process), and the Mosquitto and NATS services already running on this machine (skipped with
+ * a note when unreachable).
  */
 import net from "node:net";
+import type { Pace } from "../load/role.js";
 import { type Durability, type ServerProc, servicePid, startHerald, startPeer } from "./proc.js";
 import { GUARANTEE } from "./table.js";
 
@@ -71,6 +72,13 @@ export const MIN_SQLITE: System = {
   start: async () => fromProc(await startPeer("sqlite-min.ts", "minimal sqlite")),
 };
 
+export const SIO_RELAY: System = {
+  name: "socket.io relay",
+  kind: "sio",
+  guarantee: GUARANTEE.memory,
+  start: async () => fromProc(await startPeer("sio-relay.ts", "socket.io relay")),
+};
+
 export const AEDES: System = {
   name: "aedes",
   kind: "mqtt",
@@ -89,16 +97,16 @@ export const MOSQUITTO: System = {
   },
 };
 
-export const JETSTREAM: System = {
-  name: "nats jetstream",
-  kind: "nats",
-  guarantee: GUARANTEE.nats,
-  start: async () => {
-    if (!(await reachable("127.0.0.1", 4222))) return "not reachable on 127.0.0.1:4222";
-    const pid = servicePid("nats-server");
-    return { url: NATS_URL, pids: pid ? [pid] : [], stop: async () => {} };
-  },
+const natsServer = async (): Promise<Target | string> => {
+  if (!(await reachable("127.0.0.1", 4222))) return "not reachable on 127.0.0.1:4222";
+  const pid = servicePid("nats-server");
+  return { url: NATS_URL, pids: pid ? [pid] : [], stop: async () => {} };
 };
+
+export const JETSTREAM: System = { name: "nats jetstream", kind: "nats", guarantee: GUARANTEE.nats, start: natsServer };
+
+/** The same nats-server, core request/reply only (W9): nothing is stored. */
+export const NATS_CORE: System = { name: "nats core", kind: "nats", guarantee: GUARANTEE.memory, start: natsServer };
 
 let unique = 0;
 /** Names that no earlier run used: MQTT sessions and NATS streams outlive a run. */
@@ -170,4 +178,26 @@ export function latencySpec(kind: Kind, url: string, n: Names, o: { rate: number
   if (kind === "sio") return { role: "sio-latency", opts: { url, ...n, ...o } };
   if (kind === "mqtt") return { role: "mqtt-latency", opts: { url, ...n, ...o } };
   return { role: "nats-latency", opts: { servers: url, ...n, ...o } };
+}
+
+/** W9's user that answers; the callers connect as the load's default user, so another one. */
+const RESPONDER = "responder";
+
+/** W9: a caller with a window of requests per connection or a fixed rate, and the responder it calls. */
+export function requestSpecs(kind: Kind, url: string, n: Names, pace: Pace): { caller: LoadSpec; responder: LoadSpec } {
+  if (kind === "sio") {
+    return {
+      // One caller connection, as NATS's one connection: the window is that connection's.
+      caller: { role: "sio-requester", opts: { url, to: RESPONDER, sockets: 1, ...pace } },
+      responder: { role: "sio-responder", opts: { url, user: RESPONDER } },
+    };
+  }
+  if (kind === "nats") {
+    const { subject } = n as { subject: string };
+    return {
+      caller: { role: "nats-requester", opts: { servers: url, subject, ...pace } },
+      responder: { role: "nats-responder", opts: { servers: url, subject } },
+    };
+  }
+  throw new Error(`no request/reply load for ${kind}`);
 }

@@ -5,9 +5,9 @@
 import { SqliteLoop } from "../peers/sqlite-loop.js";
 import { StoreLatency } from "../peers/store-latency.js";
 import { MqttPub, MqttSub, mqttLatency } from "./mqtt.js";
-import { NatsPub, NatsSub, natsLatency } from "./nats.js";
+import { NatsPub, NatsRequester, NatsResponder, NatsSub, natsLatency } from "./nats.js";
 import { clock, type Role } from "./role.js";
-import { SioHistory, SioPub, SioSub, sioLatency } from "./sio.js";
+import { SioHistory, SioPub, SioRequester, SioResponder, SioSub, sioLatency } from "./sio.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: options come over IPC as JSON, each role checks its own.
 type Opts = any;
@@ -16,12 +16,16 @@ const ROLES: Record<string, (o: Opts) => Role> = {
   "sio-sub": (o) => new SioSub(o),
   "sio-latency": (o) => sioLatency(o),
   "sio-history": (o) => new SioHistory(o),
+  "sio-requester": (o) => new SioRequester(o),
+  "sio-responder": (o) => new SioResponder(o),
   "mqtt-pub": (o) => new MqttPub(o),
   "mqtt-sub": (o) => new MqttSub(o),
   "mqtt-latency": (o) => mqttLatency(o),
   "nats-pub": (o) => new NatsPub(o),
   "nats-sub": (o) => new NatsSub(o),
   "nats-latency": (o) => natsLatency(o),
+  "nats-requester": (o) => new NatsRequester(o),
+  "nats-responder": (o) => new NatsResponder(o),
   "sqlite-loop": (o) => new SqliteLoop(o),
   "store-latency": (o) => new StoreLatency(o),
 };

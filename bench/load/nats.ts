@@ -1,7 +1,8 @@
 /**
  * NATS JetStream load roles: a stream with file storage, async publishes with a window of PubAcks
  * outstanding, and durable pull consumers with explicit acks (one ack per message): one consumer
- * per subscriber, or (W7) one consumer of a work-queue stream shared by every client.
+ * per subscriber, or (W7) one consumer of a work-queue stream shared by every client. And W9's
+ * core NATS request/reply, which no stream takes part in.
  */
 import {
   AckPolicy,
@@ -23,6 +24,7 @@ import {
   type Role,
   readStamp,
   Subscriber,
+  whileAsked,
 } from "./role.js";
 
 interface NatsOptions {
@@ -176,4 +178,63 @@ export function natsLatency(o: NatsOptions & { rate: number; limit: number }): R
     new NatsSub({ ...o, consumers: 1, latency: true }),
     new NatsPub({ ...o, inflight: 0, stamp: true }),
   );
+}
+
+/** W9's caller: core NATS `request` on `subject`, each reply timed. */
+export class NatsRequester extends Publisher<NatsConnection> {
+  private readonly params = binaryPayload();
+
+  constructor(private readonly o: Pace & { servers: string; subject: string }) {
+    super({ ...o, timed: true });
+  }
+
+  async setup() {
+    this.conns = [await connect({ servers: this.o.servers, timeout: 5000 })];
+    return {};
+  }
+
+  protected publish(nc: NatsConnection, _n: number, answered: (error?: string) => void): void {
+    nc.request(this.o.subject, this.params, { timeout: 10000 }).then(
+      () => answered(),
+      (err: unknown) => answered(String(err)),
+    );
+  }
+
+  protected async close() {
+    await this.conns[0]?.close();
+  }
+}
+
+/** W9's responder: a subscription to `subject` that answers each request with its data at once. */
+export class NatsResponder implements Role {
+  private nc: NatsConnection | undefined;
+  private answered = 0;
+
+  constructor(private readonly o: { servers: string; subject: string }) {}
+
+  async setup() {
+    this.nc = await connect({ servers: this.o.servers, timeout: 5000 });
+    this.nc.subscribe(this.o.subject, {
+      callback: (err, msg) => {
+        if (err) return;
+        this.answered++;
+        msg.respond(msg.data);
+      },
+    });
+    // The subscription is on the server once its flush returns, before the first request.
+    await this.nc.flush();
+    return {};
+  }
+
+  go() {}
+
+  count() {
+    return this.answered;
+  }
+
+  async stop() {
+    await whileAsked(() => this.answered);
+    await this.nc?.close();
+    return { answered: this.answered };
+  }
 }

@@ -21,11 +21,14 @@ export interface Pace {
   rate?: number;
   /** Stop after this many publishes from this process (bounds the run in count). */
   limit?: number;
+  /** Time each answered call from its send (W4's store alone, W9's requests): reported as `latency` at stop. */
+  timed?: boolean;
 }
 
 /**
  * The publishing role of every system: the window or the pacing, the counts, and the bounded wait
- * for the acks in flight at the end. A subclass connects and sends one publish.
+ * for the acks in flight at the end. A subclass connects and sends one publish (or whatever call
+ * is counted: a request in W9, a prepare and its commit in W10).
  */
 export abstract class Publisher<C> implements Role {
   protected conns: C[] = [];
@@ -36,6 +39,7 @@ export abstract class Publisher<C> implements Role {
   private stopped = false;
   private pacer: NodeJS.Timeout | undefined;
   private readonly limit: number;
+  private readonly lat = new Latency();
 
   constructor(private readonly pace: Pace) {
     this.limit = pace.limit ?? Number.POSITIVE_INFINITY;
@@ -48,9 +52,12 @@ export abstract class Publisher<C> implements Role {
 
   private send(conn: C, windowed: boolean): void {
     if (this.stopped || this.sent >= this.limit) return;
+    const t = this.pace.timed ? performance.now() : 0;
     this.publish(conn, this.sent++, (error) => {
-      if (error === undefined) this.acked++;
-      else {
+      if (error === undefined) {
+        this.acked++;
+        if (this.pace.timed) this.lat.record(performance.now() - t);
+      } else {
         this.errors++;
         this.firstError ??= error;
       }
@@ -76,6 +83,10 @@ export abstract class Publisher<C> implements Role {
     return this.acked;
   }
 
+  mark() {
+    this.lat.reset();
+  }
+
   async stop() {
     this.stopped = true;
     if (this.pacer) clearInterval(this.pacer);
@@ -83,7 +94,13 @@ export abstract class Publisher<C> implements Role {
     const deadline = performance.now() + 3000;
     while (this.acked + this.errors < this.sent && performance.now() < deadline) await sleep(20);
     await this.close();
-    return { sent: this.sent, acked: this.acked, errors: this.errors, firstError: this.firstError };
+    return {
+      sent: this.sent,
+      acked: this.acked,
+      errors: this.errors,
+      firstError: this.firstError,
+      ...(this.pace.timed ? { latency: this.lat.summary() } : {}),
+    };
   }
 }
 
@@ -249,3 +266,17 @@ function newHist() {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * W9's responders stop together with their callers: they keep answering until no request came for
+ * `quietMs` (at most `maxMs`), so that what a caller has in flight at its stop is answered, not
+ * failed by a responder that left.
+ */
+export async function whileAsked(count: () => number, quietMs = 50, maxMs = 3000): Promise<void> {
+  const deadline = performance.now() + maxMs;
+  let last = -1;
+  while (count() !== last && performance.now() < deadline) {
+    last = count();
+    await sleep(quietMs);
+  }
+}

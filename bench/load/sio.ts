@@ -19,6 +19,7 @@ import {
   readStamp,
   Subscriber,
   sleep,
+  whileAsked,
 } from "./role.js";
 
 interface Msg {
@@ -31,6 +32,8 @@ interface Msg {
 type Reply = { ok: boolean; error?: { code: string; message: string } };
 
 let nextId = 0;
+
+const failure = (r: Reply) => (r.ok ? undefined : `${r.error?.code}: ${r.error?.message}`);
 
 export function connectSio(url: string, clientId?: string, user = "bench"): Promise<Socket> {
   const socket = io(url, {
@@ -68,6 +71,8 @@ export interface PubOptions extends Pace {
   stamp?: boolean;
   /** Publish ids: time-ordered UUIDv7 as the SDK makes them (default), or random UUIDv4. */
   ids?: "uuid7" | "uuid4";
+  /** W10: each publish a transaction instead, `prepare` then `commit` of a fresh id, counted at the commit's reply. */
+  txn?: boolean;
 }
 
 /** Publishers: each connection keeps `inflight` publishes waiting for their reply. */
@@ -86,11 +91,19 @@ export class SioPub extends Publisher<Socket> {
   }
 
   protected publish(socket: Socket, _n: number, answered: (error?: string) => void): void {
-    socket.emit(
-      "publish",
-      { id: this.newId(), topic: this.o.topic, payload: this.o.stamp ? jsonPayload(clock()) : this.payload },
-      (r: Reply) => answered(r.ok ? undefined : `${r.error?.code}: ${r.error?.message}`),
-    );
+    const message = {
+      id: this.newId(),
+      topic: this.o.topic,
+      payload: this.o.stamp ? jsonPayload(clock()) : this.payload,
+    };
+    if (!this.o.txn) {
+      socket.emit("publish", message, (r: Reply) => answered(failure(r)));
+      return;
+    }
+    socket.emit("prepare", message, (p: Reply) => {
+      if (!p.ok) return answered(`prepare: ${failure(p)}`);
+      socket.emit("commit", { id: message.id }, (c: Reply) => answered(c.ok ? undefined : `commit: ${failure(c)}`));
+    });
   }
 
   protected async close() {
@@ -273,5 +286,59 @@ export class SioHistory implements Role {
     this.stopped = true;
     this.socket?.close();
     return { calls: this.calls, latency: this.lat.summary() };
+  }
+}
+
+/**
+ * W9's caller: `request` to user `to`, answered through the server by that user's responder, with
+ * a window of requests per connection or a fixed rate, each timed until its reply.
+ */
+export class SioRequester extends Publisher<Socket> {
+  private readonly params = jsonPayload();
+
+  constructor(private readonly o: Pace & { url: string; to: string; sockets: number }) {
+    super({ ...o, timed: true });
+  }
+
+  async setup() {
+    this.conns = await Promise.all(Array.from({ length: this.o.sockets }, () => connectSio(this.o.url)));
+    return {};
+  }
+
+  protected publish(socket: Socket, _n: number, answered: (error?: string) => void): void {
+    socket.emit("request", { to: this.o.to, method: "echo", params: this.params }, (r: Reply) => answered(failure(r)));
+  }
+
+  protected async close() {
+    for (const s of this.conns) s.close();
+  }
+}
+
+/** W9's responder: one connection of user `user` that answers every `request` with its params at once. */
+export class SioResponder implements Role {
+  private socket: Socket | undefined;
+  private answered = 0;
+
+  constructor(private readonly o: { url: string; user: string }) {}
+
+  async setup() {
+    this.socket = await connectSio(this.o.url, undefined, this.o.user);
+    this.socket.on("request", (req: { params?: unknown }, cb: (answer: unknown) => void) => {
+      this.answered++;
+      cb({ result: req.params });
+    });
+    return {};
+  }
+
+  go() {}
+
+  count() {
+    return this.answered;
+  }
+
+  async stop() {
+    await whileAsked(() => this.answered);
+    this.socket?.close();
+    return { answered: this.answered };
   }
 }

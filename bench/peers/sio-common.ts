@@ -1,7 +1,8 @@
 /**
- * What the two socket.io peers share: an http + socket.io server on a free loopback port that
- * answers the subset of Herald's protocol the bench uses, and fans each event-loop turn's
- * messages out per topic as one `messages` array (encoded once by socket.io's broadcast).
+ * What the socket.io peers share: an http + socket.io server on a free loopback port (also W9's
+ * relay) that, for the two publish peers, answers the subset of Herald's protocol the bench uses,
+ * and fans each event-loop turn's messages out per topic as one `messages` array (encoded once by
+ * socket.io's broadcast).
  */
 import http from "node:http";
 import { Server, type Socket } from "socket.io";
@@ -18,9 +19,30 @@ export interface PeerHandlers {
   ack(socket: Socket, args: { topic: string; seq: number }, cb: Reply | undefined): void;
 }
 
-export function startPeerServer(name: string, handlers: PeerHandlers, onClose: () => void = () => {}) {
+/**
+ * A socket.io server on a free loopback port that prints `listening on <url>` for the bench and
+ * exits on SIGTERM; what it answers is the caller's.
+ */
+export function listenPeer(name: string, onClose: () => void = () => {}): Server {
   const server = http.createServer();
   const io = new Server(server, { serveClient: false, maxHttpBufferSize: 2 * 65536 + 65536 });
+  server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
+    const address = server.address();
+    const port = typeof address === "object" && address ? address.port : 0;
+    console.log(`${name}: listening on http://127.0.0.1:${port}`);
+  });
+  const stop = () => {
+    io.close();
+    onClose();
+    process.exit(0);
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  return io;
+}
+
+export function startPeerServer(name: string, handlers: PeerHandlers, onClose: () => void = () => {}) {
+  const io = listenPeer(name, onClose);
   const heads = new Map<string, number>();
   io.on("connection", (socket) => {
     socket.on("publish", (args, cb) => handlers.publish(socket, args, typeof cb === "function" ? cb : undefined));
@@ -65,17 +87,5 @@ export function startPeerServer(name: string, handlers: PeerHandlers, onClose: (
     return { id: args.id, topic: args.topic, seq, from: "bench", ts: Date.now(), payload: args.payload };
   };
 
-  server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
-    const address = server.address();
-    const port = typeof address === "object" && address ? address.port : 0;
-    console.log(`${name}: listening on http://127.0.0.1:${port}`);
-  });
-  const stop = () => {
-    io.close();
-    onClose();
-    process.exit(0);
-  };
-  process.once("SIGTERM", stop);
-  process.once("SIGINT", stop);
   return { io, heads, fanOut, accept };
 }

@@ -9,13 +9,16 @@ import os from "node:os";
 import path from "node:path";
 import { SqliteStore } from "../../server/store/sqlite-store.js";
 import { randomId } from "../../shared/client/index.js";
-import { clock, jsonPayload, Latency, Publisher } from "../load/role.js";
+import { jsonPayload, type Pace, Publisher } from "../load/role.js";
 
 export class StoreLatency extends Publisher<SqliteStore> {
-  private readonly lat = new Latency();
   private dir = "";
   private readonly payload = jsonPayload();
   private readonly json = JSON.stringify(this.payload);
+
+  constructor(pace: Pace) {
+    super({ ...pace, timed: true });
+  }
 
   async setup() {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "herald-bench-store-"));
@@ -24,26 +27,14 @@ export class StoreLatency extends Publisher<SqliteStore> {
   }
 
   protected publish(store: SqliteStore, _n: number, answered: (error?: string) => void): void {
-    const t = clock();
     store.append({ id: randomId(), topic: "room:bench", from: "bench", payload: this.payload, json: this.json }).then(
-      () => {
-        this.lat.record(clock() - t);
-        answered();
-      },
+      () => answered(),
       (err: unknown) => answered(String(err)),
     );
-  }
-
-  mark() {
-    this.lat.reset();
   }
 
   protected async close() {
     await this.conns[0]?.close();
     fs.rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  override async stop() {
-    return { ...(await super.stop()), latency: this.lat.summary() };
   }
 }
