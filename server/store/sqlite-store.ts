@@ -321,7 +321,7 @@ export class SqliteStore implements Store {
         "SELECT committed_seq FROM txns WHERE from_user = ? AND id = ?",
       ),
       putTxn: db.prepare(
-        "INSERT INTO txns (from_user, id, client_id, topic, key, payload, prepared_at, checks) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO txns (from_user, id, client_id, topic, key, payload, prepared_at, checks) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       ),
       commitTxn: db.prepare(
         "UPDATE txns SET committed_seq = ?, committed_at = ?, payload = NULL, key = NULL WHERE from_user = ? AND id = ?",
@@ -672,9 +672,19 @@ export class SqliteStore implements Store {
 
   prepare(m: PreparedMessage): Promise<{ duplicate: boolean }> {
     return this.write(() => {
-      if (this.stmt.getTxn.get(m.from, m.id) || this.stmt.findById.get(m.from, m.id)) return { duplicate: true };
-      this.stmt.putTxn.run(m.from, m.id, m.clientId, m.topic, m.key ?? null, m.json, m.preparedAt, m.checks);
-      return { duplicate: false };
+      // A pending or committed id is a row already (the insert changes nothing); a published one is a message.
+      if (this.stmt.findById.get(m.from, m.id)) return { duplicate: true };
+      const { changes } = this.stmt.putTxn.run(
+        m.from,
+        m.id,
+        m.clientId,
+        m.topic,
+        m.key ?? null,
+        m.json,
+        m.preparedAt,
+        m.checks,
+      );
+      return { duplicate: changes === 0 };
     });
   }
 
