@@ -207,6 +207,10 @@ export function startHerald(options: HeraldSpawn): Promise<ServerProc> {
     HERALD_DATA_DIR: dataDir,
     HERALD_DURABILITY: options.durability,
     HERALD_RATE_LIMIT: "100000000",
+    // The load's subscribers are all user "bench" (distinct users would make W6's one room send
+    // each join to every other member: presence, not idle memory): 10k connections with a room
+    // and `broadcast` each are 20k subscriptions of one user, past the default 10000.
+    HERALD_MAX_SUBSCRIPTIONS: "1000000",
     HERALD_LOG_LEVEL: "error",
     ...options.env,
   };
