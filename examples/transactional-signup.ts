@@ -3,7 +3,7 @@
  * the account in its own SQLite table inside `client.transaction`, which prepares the message on
  * the hub (stored, not delivered), runs the local write, and commits the message once the write
  * is done. Then two instances of the service die at the worst moments, as child processes that
- * call process.exit: one after its row is committed locally but before the hub's commit, one in
+ * SIGKILL themselves: one after its row is committed locally but before the hub's commit, one in
  * the middle of its local transaction. The hub asks the user's live client about each (txn-check),
  * and the surviving instance answers from the table: row present, "commit"; absent, "rollback".
  * The welcome mailer gets the registrations that exist, and only those.
@@ -22,7 +22,11 @@ import { HeraldClient, type Message, type TxnState } from "../shared/client/inde
 import { check, connectClient, deadline, finish, HUB_URL, online, RUN, sleep, until } from "./common.js";
 
 /** The exit code of a simulated crash, so that the parent tells it from a failure. */
-const CRASH = 3;
+/** As a crash: no exit handler, no flush, no goodbye to the hub. */
+const die = (): never => {
+  process.kill(process.pid, "SIGKILL");
+  throw new Error("unreachable: SIGKILL ends the process");
+};
 type Crash = "after-local-commit" | "in-local-transaction";
 
 function openTable(file: string) {
@@ -53,10 +57,10 @@ async function register(
     if (crash === "in-local-transaction") {
       table.db.exec("BEGIN");
       table.insert.run(name, id);
-      process.exit(CRASH);
+      die();
     }
     table.insert.run(name, id);
-    if (crash === "after-local-commit") process.exit(CRASH);
+    if (crash === "after-local-commit") die();
   });
 }
 
@@ -117,20 +121,20 @@ console.log(
 const ada = await register(service, table, TOPIC, "ada");
 console.log(`ada: row saved, then its message committed as seq ${ada.seq}: the normal path.`);
 
-/** Runs a sign-up service instance that crashes in `register`; resolves with its exit code. */
-function crashingInstance(how: Crash, instance: number, who: string): Promise<number | null> {
+/** Runs a sign-up service instance that crashes in `register`; resolves with the signal that ended it. */
+function crashingInstance(how: Crash, instance: number, who: string): Promise<NodeJS.Signals | null> {
   const child = spawn(
     process.execPath,
     [...process.execArgv, import.meta.filename, how, dbFile, TOPIC, `signup-${RUN}`, `signup-${instance}-${RUN}`, who],
     { stdio: "inherit" },
   );
-  return new Promise((resolve) => child.once("exit", resolve));
+  return new Promise((resolve) => child.once("exit", (_code, signal) => resolve(signal)));
 }
 
 const graceExit = await crashingInstance("after-local-commit", 2, "grace");
-console.log(`grace: a second instance saved the row, then died before the hub's commit (exit code ${graceExit}).`);
+console.log(`grace: a second instance saved the row, then died before the hub's commit (${graceExit}).`);
 const alanExit = await crashingInstance("in-local-transaction", 3, "alan");
-console.log(`alan: a third instance died inside its local transaction, so no row (exit code ${alanExit}).`);
+console.log(`alan: a third instance died inside its local transaction, so no row (${alanExit}).`);
 console.log(
   "\nThe hub holds both messages prepared and delivers neither; once HERALD_TXN_CHECK_MS has passed it asks the " +
     "user's live client, the first instance, which answers from the table:",
@@ -144,7 +148,10 @@ const { messages } = await service.history(TOPIC);
 const logged = messages.map((m) => (m.payload as { name: string }).name);
 
 console.log("");
-check(graceExit === CRASH && alanExit === CRASH, "both crashed instances died where they were meant to");
+check(
+  graceExit === "SIGKILL" && alanExit === "SIGKILL",
+  "both crashed instances were SIGKILLed where they were meant to",
+);
 check(
   decided && [...answers.values()].sort().join() === "commit,rollback",
   "the hub asked about both: one commit, one rollback",
