@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- --profile`: Herald `full` under the W1, W2, W3 and W4 loads with `node --cpu-prof`
+ * `npm run bench -- --profile`: Herald `full` under the W1, W2, W3, W4 and W10 loads with `node --cpu-prof`
  * on the server process, then the top self-time functions and packages of each profile.
  */
 import fs from "node:fs";
@@ -12,6 +12,7 @@ import { w1Loads } from "./w1-publish.js";
 import { w2Loads } from "./w2-pubsub.js";
 import { w3Loads } from "./w3-fanout.js";
 import { W4_RATE, w4Loads } from "./w4-latency.js";
+import { w10Loads } from "./w10-transactions.js";
 
 export async function profile(ctx: BenchContext, durationMs: number, only?: string[]): Promise<string> {
   const out: string[] = [];
@@ -21,6 +22,7 @@ export async function profile(ctx: BenchContext, durationMs: number, only?: stri
     ["W2", w2Loads],
     ["W3", w3Loads],
     ["W4", (c: BenchContext, s: System, t: Target) => w4Loads(c, s, t, durationMs)],
+    ["W10", (c: BenchContext, s: System, t: Target) => w10Loads(c, s, t)],
   ] as const) {
     if (only && !only.includes(name)) continue;
     const dir = path.join(base, name);
@@ -43,7 +45,7 @@ export async function profile(ctx: BenchContext, durationMs: number, only?: stri
         ? row.note
         : name === "W4"
           ? `${W4_RATE} msg/s at a fixed rate`
-          : `${Math.round(row.figure).toLocaleString("en-US")} ${name === "W1" ? "acked msg/s" : "deliveries/s"}`;
+          : `${Math.round(row.figure).toLocaleString("en-US")} ${name === "W1" ? "acked msg/s" : name === "W10" ? "txn/s" : "deliveries/s"}`;
     if (!file) {
       out.push(`### ${name}: no profile written (${figure})`);
       continue;

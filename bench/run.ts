@@ -2,7 +2,7 @@
  * `npm run bench` (quick mode, under a minute) and `npm run bench -- --full`: runs every workload
  * against Herald and its peers in this one run, on loopback, and prints one table with ratios.
  *   --only W1,W4     run some workloads
- *   --profile        instead: Herald under W1-W4 with node --cpu-prof, top self-time functions (--only applies)
+ *   --profile        instead: Herald under W1-W4 and W10 with node --cpu-prof, top self-time functions (--only applies)
  *   --out FILE       also write the table (markdown) to FILE
  *   --systems A,B    measure only these systems (by name, as in the table)
  */
@@ -101,7 +101,7 @@ async function main(): Promise<number> {
     "",
     renderTable(shown),
     "",
-    `goals of issue 5 in this run: ${goals.filter((g) => g.met).length} met, ${goals.filter((g) => !g.met).length} missed`,
+    `goals in this run (issues 15 and 16): ${goals.filter((g) => g.met).length} met, ${goals.filter((g) => !g.met).length} missed`,
     ...goals.map((g) => `  ${g.met ? "met   " : "MISSED"} ${g.text}`),
     "",
     `total ${((performance.now() - started) / 1000).toFixed(1)} s`,

@@ -6,7 +6,7 @@
  * ran, else the same W1 window measured here).
  */
 import { type BenchContext, measureSystem } from "./lib/context.js";
-import { herald } from "./lib/systems.js";
+import { herald, type System, type Target } from "./lib/systems.js";
 import type { Row } from "./lib/table.js";
 import { w1Loads } from "./w1-publish.js";
 
@@ -28,17 +28,17 @@ export async function w10(ctx: BenchContext): Promise<Row[]> {
     );
     rows.push(row);
   }
-  const { measured: _, ...row } = await measureSystem(
-    ctx,
-    system,
-    (t) => w1Loads(ctx, system, t).map((l) => ({ ...l, spec: { ...l.spec, opts: { ...l.spec.opts, txn: true } } })),
-    {
-      workload: "W10",
-      unit: "txn/s",
-      compare: [{ system: BASELINE, goal: 0.45 }],
-      note: "500 in flight, each a prepare then its commit",
-    },
-  );
+  const { measured: _, ...row } = await measureSystem(ctx, system, (t) => w10Loads(ctx, system, t), {
+    workload: "W10",
+    unit: "txn/s",
+    compare: [{ system: BASELINE, goal: 0.45 }],
+    note: "500 in flight, each a prepare then its commit",
+  });
   rows.push(row);
   return rows;
+}
+
+/** W1's load with each publish a transaction. */
+export function w10Loads(ctx: BenchContext, system: System, target: Target) {
+  return w1Loads(ctx, system, target).map((l) => ({ ...l, spec: { ...l.spec, opts: { ...l.spec.opts, txn: true } } }));
 }

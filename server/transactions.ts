@@ -84,7 +84,13 @@ export class Transactions {
     session.bucket.take();
     const k = key(session.user, args.id);
     if (this.pending.has(k)) return { duplicate: true };
-    const prepared: PreparedMessage = { ...message, clientId: session.clientId, preparedAt: this.now(), checks: 0 };
+    // Added to the accepted message rather than spread into a copy: the spread of the two shapes
+    // (with and without `key`) took 4% of the server's time under W10.
+    const prepared: PreparedMessage = Object.assign(message, {
+      clientId: session.clientId,
+      preparedAt: this.now(),
+      checks: 0,
+    });
     // Known at once, so that a publish of the id while the store writes is CONFLICT already.
     const entry: Pending = { message: prepared };
     this.pending.set(k, entry);

@@ -3,7 +3,7 @@
 export interface Compare {
   /** The peer's system name in the same workload (and metric). */
   system: string;
-  /** The goal from issue 5, as a ratio. */
+  /** The goal its issue sets, as a ratio. */
   goal?: number;
   /** For latency and memory: the ratio must stay at or below the goal. */
   atMost?: boolean;
