@@ -2,6 +2,7 @@
  * `npm run bench` (quick mode, under a minute) and `npm run bench -- --full`: runs every workload
  * against Herald and its peers in this one run, on loopback, and prints one table with ratios.
  *   --only W1,W4     run some workloads
+ *   --trace          instead: Herald's per-stage publish latency under W2 and W4, from its /metrics histograms
  *   --profile        instead: Herald under W1-W4 and W10 with node --cpu-prof, top self-time functions (--only applies)
  *   --out FILE       also write the table (markdown) to FILE
  *   --systems A,B    measure only these systems (by name, as in the table)
@@ -12,6 +13,7 @@ import { Agent, closeAll } from "./lib/agent.js";
 import { type BenchContext, LEFT_OUT } from "./lib/context.js";
 import { addRatios, type Row, renderTable } from "./lib/table.js";
 import { profile } from "./profile.js";
+import { trace } from "./trace.js";
 import { w1 } from "./w1-publish.js";
 import { w2 } from "./w2-pubsub.js";
 import { w3 } from "./w3-fanout.js";
@@ -71,6 +73,10 @@ async function main(): Promise<number> {
   ].join("\n");
   process.stderr.write(`${header}\n`);
   try {
+    if (argv.includes("--trace")) {
+      console.log(await trace(ctx, full ? 10000 : 3000));
+      return 0;
+    }
     if (argv.includes("--profile")) {
       console.log(await profile(ctx, full ? 10000 : 4000, only));
       return 0;

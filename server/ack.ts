@@ -8,8 +8,7 @@
  */
 import type { EmptyOk } from "../shared/protocol.js";
 import type { AckArgs } from "../shared/schemas.js";
-import { type Context, topicOf } from "./context.js";
-import type { Call } from "./hub.js";
+import { type Call, type Context, topicOf } from "./context.js";
 import type { Session } from "./session.js";
 
 export async function ack(ctx: Context, session: Session, args: AckArgs, call: Call): Promise<EmptyOk> {

@@ -50,3 +50,13 @@ export function requirePublish(caller: Caller, name: string): Topic {
   if (!canPublish(topic, caller.admin)) throw new HeraldError("FORBIDDEN", `${caller.user} may not publish to ${name}`);
   return topic;
 }
+
+/** What a handler may know of the call beyond its argument. */
+export interface Call {
+  /** No acknowledgement callback: nobody waits for the reply. */
+  readonly oneWay: boolean;
+  /** Runs `fn` after the reply is sent. */
+  after(fn: () => void): void;
+  /** When the event was read off the socket (`performance.now()`), for the latency metrics. */
+  readonly receivedAt: number;
+}

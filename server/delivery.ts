@@ -26,7 +26,7 @@ export class Delivery {
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {
-    store.onDurable((batch) => this.fanOut(batch));
+    store.onDurable((batch, durableAt) => this.fanOut(batch, durableAt));
   }
 
   /** Registers a subscription on a connection at its cursor, held until `start`. */
@@ -83,7 +83,7 @@ export class Delivery {
   }
 
   /** A commit's new messages of one topic, in seq order (store.ts onDurable). */
-  private fanOut(batch: Message[]): void {
+  private fanOut(batch: Message[], durableAt: number): void {
     const streams = this.byTopic.get(batch[0]!.topic);
     if (!streams) return;
     const first = batch[0]!.seq;
@@ -101,7 +101,7 @@ export class Delivery {
     if (takers.length === 0) return;
     if (takers.length === 1) takers[0]!.emit("messages", batch);
     else takers[0]!.nsp.to(takers.map((s) => s.id)).local.emit("messages", batch);
-    this.metrics.deliveries.inc(batch.length * takers.length);
+    this.metrics.delivered("live", batch, takers.length, durableAt);
   }
 
   /** Reads a stream forward from `sent` while its window has room. One read at a time per stream. */
@@ -141,7 +141,7 @@ export class Delivery {
     if (batch.length === 0) return false;
     stream.sent = batch[batch.length - 1]!.seq;
     socket.emit("messages", batch);
-    this.metrics.deliveries.inc(batch.length);
+    this.metrics.delivered("read", batch, 1);
     return stream.sent < head;
   }
 }

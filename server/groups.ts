@@ -532,7 +532,7 @@ export class Groups {
     }
     for (const [member, batch] of out) {
       member.session.socket.emit("messages", batch);
-      this.metrics.deliveries.inc(batch.length);
+      this.metrics.delivered("group", batch, 1);
     }
     // `delivered` moved: written with the next commit, or within the store's lazy delay.
     if (out.size > 0) this.store.saveGroupLater(group.topic, group.name, group.progress);

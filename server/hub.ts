@@ -32,7 +32,7 @@ import {
 import { ID_RE } from "../shared/topics.js";
 import { ack } from "./ack.js";
 import type { Authenticator } from "./auth.js";
-import { type Context, requireSubscribe } from "./context.js";
+import { type Call, type Context, requireSubscribe } from "./context.js";
 import { history } from "./history.js";
 import type { OriginPolicy } from "./origin.js";
 import { publish } from "./publish.js";
@@ -43,20 +43,15 @@ import { clientKey, type HeraldSocket, Session } from "./session.js";
 import { signal } from "./signal.js";
 import { drop, resume, startAll, stopDelivery, subscribe, unsubscribe } from "./subscriptions.js";
 
-/** What a handler may know of the call beyond its argument. */
-export interface Call {
-  /** No acknowledgement callback: nobody waits for the reply. */
-  readonly oneWay: boolean;
-  /** Runs `fn` after the reply is sent. */
-  after(fn: () => void): void;
-}
-
 /** One call on a socket: a class, so that the hot path makes no closures per event. */
 class SocketCall implements Call {
   readonly oneWay: boolean;
   private later: (() => void)[] | undefined;
 
-  constructor(readonly cb: ((reply: unknown) => void) | undefined) {
+  constructor(
+    readonly cb: ((reply: unknown) => void) | undefined,
+    readonly receivedAt: number,
+  ) {
     this.oneWay = cb === undefined;
   }
 
@@ -261,8 +256,9 @@ export class Hub {
    * READS). Held events keep their order.
    */
   private receive(session: Session, event: ClientEvent, args: unknown[]): void {
+    const at = performance.now();
     if (session.reading || session.held.length > 0 || session.sendBuffer.full) {
-      session.held.push({ event, args });
+      session.held.push({ event, args, at });
       if (session.held.length > MAX_HELD) {
         this.ctx.log.warn({ user: session.user, clientId: session.clientId }, "too many events held; disconnecting");
         session.socket.disconnect(true);
@@ -271,12 +267,12 @@ export class Hub {
       if (!session.reading) this.release(session);
       return;
     }
-    this.start(session, event, args);
+    this.start(session, event, args, at);
   }
 
-  private start(session: Session, event: ClientEvent, args: unknown[]): void {
+  private start(session: Session, event: ClientEvent, args: unknown[], at: number): void {
     if (READS.has(event)) session.reading = true;
-    process.nextTick(this.dispatchNext, session, event, args);
+    process.nextTick(this.dispatchNext, session, event, args, at);
   }
 
   /** Runs held events while the send buffer has room; a full one is polled until it drains, or times out. */
@@ -286,8 +282,8 @@ export class Hub {
         this.waitForDrain(session);
         return;
       }
-      const { event, args } = session.held.shift()!;
-      this.start(session, event, args);
+      const { event, args, at } = session.held.shift()!;
+      this.start(session, event, args, at);
     }
   }
 
@@ -322,12 +318,12 @@ export class Hub {
   }
 
   /** `dispatch` for process.nextTick, made once: the hot path makes no closure per event. */
-  private readonly dispatchNext = (session: Session, event: ClientEvent, args: unknown[]): void => {
-    const done = this.dispatch(session, event, args);
+  private readonly dispatchNext = (session: Session, event: ClientEvent, args: unknown[], at: number): void => {
+    const done = this.dispatch(session, event, args, at);
     if (READS.has(event)) void done.then(() => this.readDone(session));
   };
 
-  private async dispatch(session: Session, event: ClientEvent, args: unknown[]): Promise<void> {
+  private async dispatch(session: Session, event: ClientEvent, args: unknown[], at: number): Promise<void> {
     const last = args[args.length - 1];
     const cb = typeof last === "function" ? (last as (reply: unknown) => void) : undefined;
     const given = cb ? args.length - 1 : args.length;
@@ -342,7 +338,7 @@ export class Hub {
       this.answer(session, event, cb, new HeraldError("BAD_REQUEST", why ?? `${event} takes one argument object`));
       return;
     }
-    const call = new SocketCall(cb);
+    const call = new SocketCall(cb, at);
     let result: object;
     try {
       result = await handler.run(this.ctx, session, parsed.data as never, call);
@@ -351,6 +347,7 @@ export class Hub {
       return;
     }
     call.reply(result);
+    if (event === "publish") this.ctx.metrics.replied();
   }
 
   /** The reply of a read is queued (or there is none): the events held behind it may run. */

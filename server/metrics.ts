@@ -6,7 +6,14 @@
  * (`/api/v1/stats`).
  */
 import client from "prom-client";
+import type { Message } from "../shared/protocol.js";
+import { type Latency, StageHistogram } from "./latency.js";
 import type { Store } from "./store/store.js";
+
+/** The publish path's stages (docs/bench.md "Where a publish's time goes"). */
+const STAGES = ["wait", "commit", "sync", "reply"] as const;
+/** How a delivered message reached its connection. */
+const PATHS = ["live", "read", "group"] as const;
 
 export class Metrics {
   readonly registry = new client.Registry();
@@ -22,6 +29,11 @@ export class Metrics {
   readonly signalsDropped: client.Counter;
   readonly refusedConnections: client.Counter;
   readonly commitSeconds: client.Histogram;
+  private readonly stage: Record<(typeof STAGES)[number], Latency>;
+  private readonly publishDurable: Latency;
+  private readonly path: Record<(typeof PATHS)[number], Latency>;
+  /** When the newest batch became durable: the replies it resolves run right after (see replied). */
+  private lastDurable = 0;
 
   constructor(store: Store, nodeId: string) {
     const registers = [this.registry];
@@ -68,8 +80,68 @@ export class Metrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     });
+    const stages = new StageHistogram(
+      "herald_publish_stage_seconds",
+      "Where a publish's time goes: wait (received to its commit's start: checks, the queue, an fdatasync under way), commit (the SQL transaction), sync (its fdatasync; 0 in normal), reply (durable to the reply handed to socket.io)",
+      "stage",
+      STAGES,
+      this.registry,
+    );
+    this.stage = {
+      wait: stages.stage("wait"),
+      commit: stages.stage("commit"),
+      sync: stages.stage("sync"),
+      reply: stages.stage("reply"),
+    };
+    this.publishDurable = new StageHistogram(
+      "herald_publish_durable_seconds",
+      "Time from a publish's arrival to its durability, per message",
+      undefined,
+      [""],
+      this.registry,
+    ).stage("");
+    const paths = new StageHistogram(
+      "herald_durable_delivered_seconds",
+      "Time from a message's durability to its `messages` emit, per delivery: live (taken from its commit), read (from the store by a stream that was behind; from the message's ts), group (to a group member; from its ts)",
+      "path",
+      PATHS,
+      this.registry,
+    );
+    this.path = { live: paths.stage("live"), read: paths.stage("read"), group: paths.stage("group") };
     client.collectDefaultMetrics({ register: this.registry, prefix: "herald_process_" });
-    store.onCommit((seconds) => this.commitSeconds.observe(seconds));
+    store.onCommit((t) => {
+      this.commitSeconds.observe((t.durable - t.started) / 1000);
+      this.lastDurable = t.durable;
+      const n = t.arrived.length;
+      if (n === 0) return;
+      this.stage.commit.observe((t.committed - t.started) / 1000, n);
+      this.stage.sync.observe((t.durable - t.committed) / 1000, n);
+      for (const a of t.arrived) {
+        this.stage.wait.observe((t.started - a) / 1000);
+        this.publishDurable.observe((t.durable - a) / 1000);
+      }
+    });
+  }
+
+  /**
+   * A publish's reply was handed to socket.io. The store answers a batch's writes right after it is
+   * durable and before anything else runs (the replies are its promises' continuations), so the
+   * newest durable batch is this reply's.
+   */
+  replied(): void {
+    this.stage.reply.observe((performance.now() - this.lastDurable) / 1000);
+  }
+
+  /** `copies` connections got `batch` in one `messages` emit; `durableAt` for a live batch (performance.now()). */
+  delivered(path: (typeof PATHS)[number], batch: Message[], copies: number, durableAt?: number): void {
+    this.deliveries.inc(batch.length * copies);
+    if (durableAt !== undefined) {
+      this.path[path].observe((performance.now() - durableAt) / 1000, batch.length * copies);
+      return;
+    }
+    // A message's ts is its commit's wall-clock time, in ms: enough for a stream that was behind.
+    const now = Date.now();
+    for (const m of batch) this.path[path].observe(Math.max(0, now - m.ts) / 1000, copies);
   }
 
   /** The consumer groups' backlogs (PROTOCOL.md "Groups"), summed from groups.ts when scraped. */

@@ -9,12 +9,13 @@
  */
 import type { PublishOk } from "../shared/protocol.js";
 import type { PublishArgs } from "../shared/schemas.js";
-import { type Caller, type Context, requirePublish } from "./context.js";
+import { type Call, type Caller, type Context, requirePublish } from "./context.js";
 import { encodePayload } from "./payload.js";
 import type { NewMessage } from "./store/store.js";
 
-export async function publish(ctx: Context, caller: Caller, args: PublishArgs): Promise<PublishOk> {
+export async function publish(ctx: Context, caller: Caller, args: PublishArgs, call?: Call): Promise<PublishOk> {
   const message = acceptPublish(ctx.config.maxPayload, caller, args);
+  if (call) message.receivedAt = call.receivedAt;
   caller.bucket.check();
   ctx.groups.checkBacklog(args.topic);
   ctx.transactions.refusePending(caller.user, args.id);

@@ -41,7 +41,8 @@ export class Session implements ClientKey {
    * Events received and not yet run, in arrival order (hub.ts `receive`): behind a read whose reply
    * is not queued yet, or while the send buffer is full.
    */
-  readonly held: { event: ClientEvent; args: unknown[] }[] = [];
+  /** Events waiting to run, with when each was read off the socket. */
+  readonly held: { event: ClientEvent; args: unknown[]; at: number }[] = [];
   /** A `history`, `presence` or `subscribe` is running: its reply may be large, so the next events wait for it. */
   reading = false;
   /** Replaced sessions of this client that leave their topics once this one has joined them (hub.ts handshake). */

@@ -7,8 +7,7 @@ import { HeraldError } from "../shared/errors.js";
 import type { EmptyOk, SubscribeOk } from "../shared/protocol.js";
 import type { SubscribeArgs, UnsubscribeArgs } from "../shared/schemas.js";
 import { BROADCAST } from "../shared/topics.js";
-import { type Context, requireSubscribe } from "./context.js";
-import type { Call } from "./hub.js";
+import { type Call, type Context, requireSubscribe } from "./context.js";
 import type { Session } from "./session.js";
 
 /** Delivery starts after the reply is sent: PROTOCOL says the reply comes before any `messages` it causes. */

@@ -46,6 +46,8 @@ export interface Phase {
   build: (target: Target) => Load[];
   row: Omit<Row, "figure" | "system" | "guarantee">;
   durationMs?: number;
+  /** Read at the window's start and end (Window.probes). */
+  probe?: (target: Target) => Promise<string>;
 }
 
 export type Measurement = Row & { measured?: Measured };
@@ -59,9 +61,20 @@ export async function measureSystem(
   system: System,
   build: (target: Target) => Load[],
   row: Phase["row"],
-  options: { cpuProfDir?: string; fsyncDelayUs?: number; durationMs?: number; alongside?: Load[] } = {},
+  options: {
+    cpuProfDir?: string;
+    fsyncDelayUs?: number;
+    durationMs?: number;
+    alongside?: Load[];
+    probe?: (target: Target) => Promise<string>;
+  } = {},
 ): Promise<Measurement> {
-  const phase: Phase = { build, row, ...(options.durationMs !== undefined ? { durationMs: options.durationMs } : {}) };
+  const phase: Phase = {
+    build,
+    row,
+    ...(options.durationMs !== undefined ? { durationMs: options.durationMs } : {}),
+    ...(options.probe ? { probe: options.probe } : {}),
+  };
   const [measured] = await measureWindows(ctx, system, [phase], options);
   return measured!;
 }
@@ -110,6 +123,7 @@ async function measureWindow(
       serverPids: target.pids,
       warmupMs: ctx.warmupMs,
       durationMs: phase.durationMs ?? ctx.durationMs,
+      ...(phase.probe ? { probe: () => phase.probe!(target) } : {}),
     });
     const figure = sum(window.rates.filter((_, i) => loads[i]!.counts));
     const errors = window.finals.map((f) => f.firstError).filter(Boolean);

@@ -3,7 +3,7 @@
  * between two snaps, with the CPU of the server processes (from /proc) and of the load processes
  * (their own process.cpuUsage) over the same window.
  */
-import type { Agent, Snap } from "./agent.js";
+import type { Agent } from "./agent.js";
 import { procCpu } from "./proc.js";
 
 export interface Window {
@@ -17,6 +17,8 @@ export interface Window {
   loadCpu: number;
   /** Per agent: what stop() reported. */
   finals: Record<string, unknown>[];
+  /** What `probe` read at the start and the end of the window. */
+  probes?: [string, string];
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -36,15 +38,17 @@ export async function runWindow(options: {
   serverPids: number[];
   warmupMs: number;
   durationMs: number;
+  /** Read at the window's start and end, beside the agents' counts (the trace mode scrapes /metrics). */
+  probe?: () => Promise<string>;
 }): Promise<Window> {
   const { agents, serverPids } = options;
   await Promise.all(agents.map((a) => a.go()));
   await sleep(options.warmupMs);
   const s0 = serverCpuSeconds(serverPids);
   const t0 = performance.now();
-  const a: Snap[] = await Promise.all(agents.map((x) => x.mark()));
+  const [a, p0] = await Promise.all([Promise.all(agents.map((x) => x.mark())), options.probe?.()]);
   await sleep(options.durationMs);
-  const b: Snap[] = await Promise.all(agents.map((x) => x.snap()));
+  const [b, p1] = await Promise.all([Promise.all(agents.map((x) => x.snap())), options.probe?.()]);
   const s1 = serverCpuSeconds(serverPids);
   const seconds = (performance.now() - t0) / 1000;
   const finals = await Promise.all(agents.map((x) => x.stop()));
@@ -59,6 +63,7 @@ export async function runWindow(options: {
     serverCpu: s0 !== undefined && s1 !== undefined ? ((s1 - s0) / seconds) * 100 : undefined,
     loadCpu: (loadUs / 1e6 / seconds) * 100,
     finals,
+    ...(p0 !== undefined && p1 !== undefined ? { probes: [p0, p1] as [string, string] } : {}),
   };
 }
 

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import type { Message } from "../../shared/protocol.js";
-import type { GroupProgress, NewMessage, Store } from "./store.js";
+import type { CommitTiming, GroupProgress, NewMessage, Store } from "./store.js";
 
 export interface StoreHarness {
   store: Store;
@@ -40,7 +40,7 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
     it("assigns gapless seqs per topic, from 1, to appends of one turn committed together", async () => {
       const { store } = await open();
       const commits: number[] = [];
-      store.onCommit((_s, writes) => commits.push(writes));
+      store.onCommit((t) => commits.push(t.writes));
       const results = await Promise.all([
         ...Array.from({ length: 50 }, (_, i) => store.append(msg("alice", `a${i}`, "room:a"))),
         ...Array.from({ length: 10 }, (_, i) => store.append(msg("alice", `b${i}`, "room:b"))),
@@ -57,6 +57,33 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       assert.ok(commits.length < 60, `expected group commit, got ${commits.length} commits for 60 appends`);
       assert.equal(await store.head("room:a"), 50);
       assert.equal(await store.head("room:none"), 0);
+    });
+
+    it("times each committed batch in order: arrival, commit start and end, durable; onDurable gets the same durable time", async () => {
+      const { store } = await open();
+      const timings: CommitTiming[] = [];
+      const durables: number[] = [];
+      store.onCommit((t) => timings.push(t));
+      store.onDurable((_ms, at) => durables.push(at));
+      const receivedAt = performance.now();
+      await Promise.all([
+        store.append({ ...msg("alice", "t1", "room:a"), receivedAt }),
+        store.append(msg("alice", "t2", "room:a")),
+        store.touchClient({ user: "alice", clientId: "c1" }, Date.now()),
+      ]);
+      await new Promise((r) => setTimeout(r, 10));
+      const arrived = timings.flatMap((t) => t.arrived);
+      assert.equal(arrived.length, 2, "one arrival per append, none for other writes");
+      assert.equal(arrived[0], receivedAt, "a message's receivedAt is its arrival");
+      assert.equal(
+        timings.reduce((n, t) => n + t.writes, 0),
+        3,
+      );
+      for (const t of timings) {
+        for (const a of t.arrived) assert.ok(a <= t.started, "arrived before its commit began");
+        assert.ok(t.started <= t.committed && t.committed <= t.durable, "began, ended, durable, in that order");
+      }
+      assert.ok(durables.length > 0 && durables.every((d) => timings.some((t) => t.durable === d)));
     });
 
     it("dedups per publisher: the same (from, id) returns the first copy, on any topic", async () => {

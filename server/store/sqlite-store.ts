@@ -26,6 +26,7 @@ import { RecentMessages } from "./recent.js";
 import type {
   AppendResult,
   ClientKey,
+  CommitTiming,
   GroupProgress,
   GroupRecord,
   HistoryQuery,
@@ -64,6 +65,8 @@ type Write =
   | {
       kind: "append";
       message: NewMessage;
+      /** When it was queued, unless the message says when it was received. */
+      at?: number;
       result?: AppendResult;
       resolve: (r: AppendResult) => void;
       reject: (e: unknown) => void;
@@ -88,8 +91,9 @@ function refuseOverQuota<T>(result: T | typeof OVER_QUOTA, quota: number | undef
 
 /** A committed batch waiting to be durable. */
 interface Batch {
-  /** When its commit began, for the commit latency metric. */
+  /** When its commit began and ended, for the latency metrics. */
   started: number;
+  committed: number;
   writes: Write[];
   messages: Fresh[];
   heads: Map<string, number>;
@@ -195,8 +199,8 @@ export class SqliteStore implements Store {
   private closed = false;
   private idleWaiters: (() => void)[] = [];
 
-  private readonly durableListeners: ((messages: Message[]) => void)[] = [];
-  private readonly commitListeners: ((seconds: number, writes: number) => void)[] = [];
+  private readonly durableListeners: ((messages: Message[], durableAt: number) => void)[] = [];
+  private readonly commitListeners: ((timing: CommitTiming) => void)[] = [];
 
   private readonly stmt: ReturnType<SqliteStore["statements"]>;
   /** Runs a batch of writes as one transaction (built once: better-sqlite3 wraps it per call otherwise). */
@@ -373,6 +377,7 @@ export class SqliteStore implements Store {
       write.reject(new HeraldError("INTERNAL", "the store is not available", { cause: this.failed }));
       return;
     }
+    if (write.kind === "append" && write.message.receivedAt === undefined) write.at = performance.now();
     this.queue.push(write);
     // While the fdatasyncs allowed are under way, writes wait: the next completion commits them (sync).
     if (this.syncs < MAX_SYNCS) this.scheduleFlush();
@@ -413,8 +418,8 @@ export class SqliteStore implements Store {
       this.settleIdle();
       return;
     }
+    const batch: Batch = { started, committed: performance.now(), writes, messages, heads: touched };
     this.boundWal();
-    const batch: Batch = { started, writes, messages, heads: touched };
     if (this.durability === "full") this.sync(batch);
     else this.settle(batch);
   };
@@ -515,15 +520,26 @@ export class SqliteStore implements Store {
       else fresh.set(message.topic, [message]);
       this.recent.add(message, bytes);
     }
-    const seconds = (performance.now() - batch.started) / 1000;
-    for (const l of this.commitListeners) l(seconds, batch.writes.length);
+    const durable = performance.now();
+    if (this.commitListeners.length > 0) {
+      const arrived: number[] = [];
+      for (const w of batch.writes) if (w.kind === "append") arrived.push(w.message.receivedAt ?? w.at!);
+      const timing = {
+        writes: batch.writes.length,
+        arrived,
+        started: batch.started,
+        committed: batch.committed,
+        durable,
+      };
+      for (const l of this.commitListeners) l(timing);
+    }
     // Fan out after the replies: the resolved writes' continuations are queued first.
-    if (fresh.size > 0) queueMicrotask(() => this.emitDurable(fresh));
+    if (fresh.size > 0) queueMicrotask(() => this.emitDurable(fresh, durable));
     this.settleIdle();
   }
 
-  private emitDurable(runs: Map<string, Message[]>): void {
-    for (const run of runs.values()) for (const l of this.durableListeners) l(run);
+  private emitDurable(runs: Map<string, Message[]>, durableAt: number): void {
+    for (const run of runs.values()) for (const l of this.durableListeners) l(run, durableAt);
   }
 
   private settleIdle(): void {
@@ -893,11 +909,11 @@ export class SqliteStore implements Store {
     };
   }
 
-  onDurable(listener: (messages: Message[]) => void): void {
+  onDurable(listener: (messages: Message[], durableAt: number) => void): void {
     this.durableListeners.push(listener);
   }
 
-  onCommit(listener: (seconds: number, writes: number) => void): void {
+  onCommit(listener: (timing: CommitTiming) => void): void {
     this.commitListeners.push(listener);
   }
 

@@ -25,6 +25,8 @@ export interface NewMessage {
   payload: unknown;
   /** `JSON.stringify(payload)`, computed once for the size check and stored as is. */
   json: string;
+  /** When the server received it (`performance.now()`), for the latency metrics; else when it was queued. */
+  receivedAt?: number;
 }
 
 /** A half message (PROTOCOL.md "Transactions"): stored, not delivered, no seq until committed. */
@@ -35,6 +37,18 @@ export interface PreparedMessage extends NewMessage {
   preparedAt: number;
   /** `txn-check` periods passed without a decision. */
   checks: number;
+}
+
+/** A committed batch's stages, in `performance.now()` milliseconds. */
+export interface CommitTiming {
+  /** Writes in the batch, of every kind. */
+  writes: number;
+  /** When each message the batch appended was received (`NewMessage.receivedAt`) or else queued. */
+  arrived: number[];
+  /** The batch's transaction began, ended, and was durable (fdatasync'd in `full`). */
+  started: number;
+  committed: number;
+  durable: number;
 }
 
 export interface AppendResult {
@@ -203,10 +217,10 @@ export interface Store {
   sweep(limits: SweepLimits): Promise<SweepResult>;
   stats(): Promise<StoreStats>;
 
-  /** New durable messages, one topic per call (see the header). */
-  onDurable(listener: (messages: Message[]) => void): void;
-  /** Commit latency, for the metrics: called once per committed batch with its size. */
-  onCommit(listener: (seconds: number, writes: number) => void): void;
+  /** New durable messages, one topic per call (see the header), with when they became durable. */
+  onDurable(listener: (messages: Message[], durableAt: number) => void): void;
+  /** How a committed batch's stages went, for the metrics: called once per batch. */
+  onCommit(listener: (timing: CommitTiming) => void): void;
   /** Finishes what is queued, flushes and closes. */
   close(): Promise<void>;
 }
