@@ -71,6 +71,48 @@ export interface Config {
   webDir: string;
 }
 
+/**
+ * Every environment variable this module reads: the server's settings, the cluster's (refused until
+ * it is built) and the CLI's client defaults. The readers below accept only these names, so a new
+ * variable is added here first; docs/operating.md describes each (test/docs-pages.test.ts).
+ */
+export const SETTINGS = [
+  "PORT",
+  "HOST",
+  "HERALD_DATA_DIR",
+  "HERALD_AUTH",
+  "HERALD_JWT_SECRET",
+  "HERALD_ADMINS",
+  "HERALD_DEV_PUBLIC",
+  "HERALD_ALLOWED_ORIGINS",
+  "HERALD_METRICS_TOKEN",
+  "HERALD_DURABILITY",
+  "HERALD_MAX_PAYLOAD",
+  "HERALD_MAX_INFLIGHT",
+  "HERALD_MAX_BUFFERED",
+  "HERALD_MAX_SUBSCRIPTIONS",
+  "HERALD_MAX_CONNECTIONS",
+  "HERALD_RATE_LIMIT",
+  "HERALD_RETENTION_MESSAGES",
+  "HERALD_RETENTION_MS",
+  "HERALD_ACK_TIMEOUT_MS",
+  "HERALD_MAX_DELIVERIES",
+  "HERALD_MAX_BACKLOG",
+  "HERALD_TXN_CHECK_MS",
+  "HERALD_TXN_MAX_CHECKS",
+  "HERALD_STORE",
+  "HERALD_DATABASE_URL",
+  "HERALD_REDIS_URL",
+  "HERALD_NODE_ID",
+  "HERALD_LOG_LEVEL",
+  "HERALD_WEB_DIR",
+  "HERALD_URL",
+  "HERALD_USER",
+  "HERALD_TOKEN",
+] as const;
+
+export type Setting = (typeof SETTINGS)[number];
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid Herald settings:\n  - ${problems.join("\n  - ")}`);
@@ -92,7 +134,7 @@ export function environment(extra: Record<string, string> = {}): NodeJS.ProcessE
 
 /** The CLI's client defaults: HERALD_URL, HERALD_USER, HERALD_TOKEN (empty counts as unset). */
 export function clientDefaults(): { url?: string; user?: string; token?: string } {
-  const read = (name: string) => process.env[name] || undefined;
+  const read = (name: Setting) => process.env[name] || undefined;
   const defaults: { url?: string; user?: string; token?: string } = {};
   const url = read("HERALD_URL");
   const user = read("HERALD_USER");
@@ -110,7 +152,7 @@ export function clientDefaults(): { url?: string; user?: string; token?: string 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Readonly<Config> {
   const problems: string[] = [];
 
-  const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+  const int = (name: Setting, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     const raw = env[name];
     if (raw === undefined || raw === "") return fallback;
     const value = Number(raw);
@@ -120,7 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     }
     return value;
   };
-  const oneOf = <T extends string>(name: string, fallback: T, allowed: readonly T[]): T => {
+  const oneOf = <T extends string>(name: Setting, fallback: T, allowed: readonly T[]): T => {
     const raw = env[name];
     if (raw === undefined || raw === "") return fallback;
     if (!(allowed as readonly string[]).includes(raw)) {
@@ -129,14 +171,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     }
     return raw as T;
   };
-  const str = (name: string): string | undefined => (env[name] === "" ? undefined : env[name]);
+  const str = (name: Setting): string | undefined => (env[name] === "" ? undefined : env[name]);
   /** A comma-separated list; blanks around items and empty items are dropped. */
-  const list = (name: string): string[] | undefined =>
+  const list = (name: Setting): string[] | undefined =>
     str(name)
       ?.split(",")
       .map((item) => item.trim())
       .filter((item) => item !== "");
-  const flag = (name: string): boolean => oneOf(name, "0", ["0", "1"] as const) === "1";
+  const flag = (name: Setting): boolean => oneOf(name, "0", ["0", "1"] as const) === "1";
 
   const port = int("PORT", DEFAULTS.port, 0, 65535);
   const config: Config = {

@@ -1,9 +1,11 @@
 /**
- * The `herald` command (bin/herald.js runs the built copy of this file): `serve`, and the client
- * commands `pub`, `sub`, `history`, `request`, `stats` and `dead`, which speak to a server through
- * the SDK (`stats` and `dead --retry` through the HTTP API, which has the admin routes). Errors go
- * to stderr with a non-zero exit: 2 for a usage error, 1 for a refusal or an unreachable server.
+ * The `herald` command (bin/herald.js runs the built copy of this file): `serve`, `backup` (a copy
+ * of the store's file, made beside the server), and the client commands `pub`, `sub`, `history`,
+ * `request`, `stats` and `dead`, which speak to a server through the SDK (`stats` and `dead --retry`
+ * through the HTTP API, which has the admin routes). Errors go to stderr with a non-zero exit: 2
+ * for a usage error, 1 for a refusal, an unreachable server or a failed backup.
  */
+import { backup } from "./backup.js";
 import { dead } from "./dead.js";
 import { history } from "./history.js";
 import { CliError, EXIT_USAGE, fromHerald } from "./options.js";
@@ -15,6 +17,7 @@ import { sub } from "./sub.js";
 
 const COMMANDS = new Map<string, (args: string[]) => Promise<void>>([
   ["serve", serve],
+  ["backup", backup],
   ["pub", pub],
   ["sub", sub],
   ["history", history],
@@ -27,6 +30,7 @@ const HELP = `Usage: herald COMMAND [options]
 
 Commands:
   serve               run a Herald server
+  backup DEST         copy the store to the new file DEST, also while the server runs
   pub TOPIC JSON      publish a message and print the reply
   sub TOPIC           print messages as JSON lines until Ctrl-C (durable: resumes where it stopped)
   sub TOPIC --group NAME
