@@ -53,9 +53,12 @@ export interface HeraldOptions {
 
 export async function createHerald(config: Readonly<Config>, options: HeraldOptions = {}): Promise<Herald> {
   const log = createLogger(config.logLevel, config.nodeId);
+  const storeLog = log.child({ module: "store" });
   const store = new SqliteStore({
     dataDir: config.dataDir,
     durability: config.durability,
+    // A failed checkpoint answers no request: the log is the only place it shows.
+    onError: (message) => storeLog.error(message),
     ...(options.now ? { now: options.now } : {}),
   });
   const metrics = new Metrics(store, config.nodeId);
