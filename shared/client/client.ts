@@ -8,7 +8,7 @@
  *        ^                          |                      |
  *        +---- backoff timer <------+ connect_error        | disconnect
  *        +---------------------------------------------------+
- *   any --close() / REPLACED / UNAUTHORIZED / BAD_REQUEST--> closed (final)
+ *   any --close() / REPLACED / UNAUTHORIZED / FORBIDDEN / BAD_REQUEST--> closed (final)
  *
  * socket.io's own reconnection is off: each attempt is a fresh socket made here, so that the
  * backoff, the resend of the outbox and the re-subscribe all follow from this one state machine.
@@ -123,8 +123,10 @@ type HeraldSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 /**
  * Handshake refusals that no retry can cure (PROTOCOL.md "Transport"); REPLACED is one when a
  * newer connection took over while this one was still in its handshake: retrying would replace it.
+ * FORBIDDEN is an Origin the server does not allow (HERALD_ALLOWED_ORIGINS): a page's origin does
+ * not change by retrying.
  */
-const FATAL_CONNECT_ERRORS = new Set(["UNAUTHORIZED", "BAD_REQUEST", "REPLACED"]);
+const FATAL_CONNECT_ERRORS = new Set(["UNAUTHORIZED", "BAD_REQUEST", "FORBIDDEN", "REPLACED"]);
 /** How long `close()` waits for acks in flight to be answered. */
 const CLOSE_ACK_WAIT_MS = 1000;
 
@@ -616,6 +618,9 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
             return;
           }
           const err = HeraldError.fromWire(reply.error);
+          // PROTOCOL: a stopping server answers UNAVAILABLE, to be retried elsewhere or later: the
+          // entry stays, and the next connection sends it again (its id makes that safe).
+          if (err.code === "UNAVAILABLE") return;
           if (!this.outbox.reject(pending.id, err)) this.emit("error", err);
         });
       }
