@@ -52,6 +52,7 @@ export function quantile(before: string, after: string, series: string, q: numbe
   return lower;
 }
 
+const QUANTILES = [0.5, 0.99, 0.999];
 const ms = (s: number | undefined) => (s === undefined ? "-" : (s * 1000).toFixed(s < 0.001 ? 3 : 2));
 
 export async function trace(ctx: BenchContext, durationMs: number): Promise<string> {
@@ -78,12 +79,12 @@ export async function trace(ctx: BenchContext, durationMs: number): Promise<stri
   const lines = [
     `### Where a publish's time goes: Herald full, ms (${columns.map((c) => `${c.name}: ${c.figure}`).join("; ")})`,
     "",
-    `| stage | ${columns.map((c) => `${c.name} p50 | ${c.name} p99`).join(" | ")} |`,
-    `| --- | ${columns.map(() => "--- | ---").join(" | ")} |`,
+    `| stage | ${columns.map((c) => QUANTILES.map((q) => `${c.name} p${q * 100}`).join(" | ")).join(" | ")} |`,
+    `| --- | ${columns.map(() => QUANTILES.map(() => "---").join(" | ")).join(" | ")} |`,
   ];
   for (const [label, series] of SERIES) {
     const cells = columns.flatMap((c) =>
-      c.probes ? [0.5, 0.99].map((q) => ms(quantile(c.probes![0], c.probes![1], series, q))) : ["-", "-"],
+      QUANTILES.map((q) => (c.probes ? ms(quantile(c.probes[0], c.probes[1], series, q)) : "-")),
     );
     lines.push(`| ${label} | ${cells.join(" | ")} |`);
   }

@@ -5,7 +5,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { storeContract } from "../server/store/contract.js";
-import { SqliteStore } from "../server/store/sqlite-store.js";
+import { SqliteStore, WAL_LIMIT } from "../server/store/sqlite-store.js";
 import type { Store } from "../server/store/store.js";
 import { ROOT, tempDir } from "./helpers.js";
 
@@ -36,19 +36,27 @@ for (const durability of ["full", "normal"] as const) {
 }
 
 describe("sqlite store - a process with nothing else to do", () => {
-  it("stays alive while writes wait for the WAL checkpoint, and finishes them", () => {
-    // Past 16 MiB of WAL the writer holds commits until the checkpointer thread has caught up;
-    // that thread is unref'd, so a process whose only work is those writes used to exit early.
+  it("stays alive while writes wait for the WAL checkpoint, finishes them, and keeps the WAL bounded", () => {
+    // Past WAL_LIMIT the writer holds commits until the checkpointer thread has caught up; that
+    // thread is unref'd, so a process whose only work is those writes used to exit early. Written
+    // in commits of 5 MB, 100 MB of messages leave a WAL of at most the bound and one commit.
     const dataDir = tempDir();
     const script = `
+      import fs from "node:fs";
       import { SqliteStore } from ${JSON.stringify(path.join(ROOT, "server/store/sqlite-store.ts"))};
       const store = new SqliteStore({ dataDir: ${JSON.stringify(dataDir)}, durability: "normal" });
       const json = JSON.stringify("x".repeat(100_000));
-      const done = await Promise.all(
-        Array.from({ length: 300 }, (_, i) => store.append({ id: "m" + i, topic: "room:w", from: "u", payload: null, json })),
-      );
+      let stored = 0;
+      let largest = 0;
+      for (let batch = 0; batch < 20; batch++) {
+        const done = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => store.append({ id: "m" + batch + "x" + i, topic: "room:w", from: "u", payload: null, json })),
+        );
+        stored += done.length;
+        largest = Math.max(largest, fs.statSync(${JSON.stringify(path.join(dataDir, "herald.db-wal"))}).size);
+      }
       await store.close();
-      console.log("stored " + done.length);
+      console.log("stored " + stored + " wal " + largest);
     `;
     try {
       const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
@@ -56,8 +64,40 @@ describe("sqlite store - a process with nothing else to do", () => {
         encoding: "utf8",
         timeout: 60_000,
       });
-      assert.match(out, /stored 300/);
+      const [, stored, wal] = /stored (\d+) wal (\d+)/.exec(out) ?? [];
+      assert.equal(Number(stored), 1000);
+      assert.ok(Number(wal) <= WAL_LIMIT + 6 * 2 ** 20, `the WAL reached ${wal} bytes`);
     } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("sqlite store - its checkpoint worker gone", () => {
+  it("checkpoints on the writer instead: every write finishes and the WAL stays bounded", async () => {
+    const dataDir = tempDir();
+    const errors: string[] = [];
+    const store = new SqliteStore({ dataDir, durability: "normal", onError: (m) => errors.push(m) });
+    try {
+      // Fault injection: the worker thread ends as a crash would end it.
+      const worker = (store as unknown as { checkpointer: { worker: { terminate(): Promise<number> } } }).checkpointer
+        .worker;
+      await worker.terminate();
+      const json = JSON.stringify("x".repeat(100_000));
+      let largest = 0;
+      for (let batch = 0; batch < 16; batch++) {
+        const done = await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            store.append({ id: `d${batch}x${i}`, topic: "room:d", from: "u", payload: null, json }),
+          ),
+        );
+        assert.equal(done.length, 50);
+        largest = Math.max(largest, fs.statSync(path.join(dataDir, "herald.db-wal")).size);
+      }
+      assert.equal(await store.head("room:d"), 800);
+      assert.ok(largest <= WAL_LIMIT + 6 * 2 ** 20, `the WAL reached ${largest} bytes`);
+    } finally {
+      await store.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });

@@ -43,24 +43,33 @@ export class Checkpointer {
   private readonly exited: Promise<void>;
   private readonly waiting: ((caughtUp: boolean) => void)[] = [];
   private closing = false;
+  /** The worker is gone (its script failed, or it crashed): nothing it was asked will be answered. */
+  dead = false;
 
   constructor(file: string, onError: (message: string) => void, everyMs = 50) {
     const driver = fileURLToPath(import.meta.resolve("better-sqlite3"));
-    this.worker = new Worker(SOURCE, { eval: true, workerData: { file, driver, everyMs } });
+    // No execArgv of the parent: its flags (`--input-type=module`, a loader) would make the
+    // worker's CommonJS source fail to run.
+    this.worker = new Worker(SOURCE, { eval: true, execArgv: [], workerData: { file, driver, everyMs } });
     this.worker.on("message", (m: { error?: string; caughtUp?: boolean }) => {
       if (m.error) onError(m.error);
       if (m.caughtUp !== undefined) this.answer(m.caughtUp);
     });
-    this.worker.on("error", (err) => {
-      onError(String(err));
-      while (this.waiting.length > 0) this.answer(false);
-    });
+    this.worker.on("error", (err) => onError(`the checkpoint worker failed: ${String(err)}`));
     this.worker.unref();
-    this.exited = new Promise((resolve) => this.worker.once("exit", () => resolve()));
+    this.exited = new Promise((resolve) =>
+      this.worker.once("exit", () => {
+        // A writer waiting for an answer would wait for ever: answer it, and every later ask.
+        this.dead = true;
+        while (this.waiting.length > 0) this.answer(false);
+        resolve();
+      }),
+    );
   }
 
   /** Checkpoints now; true when the whole WAL is in the database file, so the next write restarts it. */
   catchUp(): Promise<boolean> {
+    if (this.dead) return Promise.resolve(false);
     return new Promise((resolve) => {
       // Writes wait for this answer: keep the process alive until it comes.
       if (this.waiting.length === 0) this.worker.ref();
