@@ -34,7 +34,7 @@ const COMPARE: Record<string, Compare[]> = {
   "herald full": [
     { system: "mosquitto", goal: 2.5 },
     { system: "aedes", goal: 2.5 },
-    { system: "nats jetstream", goal: 3.5 },
+    { system: "nats jetstream", goal: 2.5 },
     { system: "minimal sqlite", goal: 0.9 },
     { system: "raw socket.io" },
   ],
