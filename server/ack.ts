@@ -8,7 +8,8 @@
  */
 import type { EmptyOk } from "../shared/protocol.js";
 import type { AckArgs } from "../shared/schemas.js";
-import { type Call, type Context, topicOf } from "./context.js";
+import { type Call, topicOf } from "./caller.js";
+import type { Context } from "./context.js";
 import type { Session } from "./session.js";
 
 export async function ack(ctx: Context, session: Session, args: AckArgs, call: Call): Promise<EmptyOk> {

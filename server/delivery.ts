@@ -2,7 +2,7 @@
  * Delivery: from the durable log to the subscribers' sockets (PROTOCOL.md "Delivery guarantees").
  *
  * Each stream has a window (`acked`, `sent`]. New durable messages arrive in batches from the
- * store (`onDurable`); a stream that is caught up and has room takes them live, and every stream of
+ * fan-out (fanout.ts); a stream that is caught up and has room takes them live, and every stream of
  * a topic that takes the same batch gets it in one `messages` emit, encoded once. A stream that is
  * behind (after a reconnect, a replay, or a full window) reads from the store from `sent` on, in
  * seq order and in batches the window allows, and sends a `gap` first where retention removed
@@ -12,6 +12,7 @@
  * Next on the path: ack.ts (moves cursors and frees the window).
  */
 import type { Message } from "../shared/protocol.js";
+import type { Fanout } from "./fanout.js";
 import type { Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
 import type { HeraldSocket, Session, Stream } from "./session.js";
@@ -21,12 +22,14 @@ export class Delivery {
   private readonly byTopic = new Map<string, Set<Stream>>();
 
   constructor(
+    fanout: Fanout,
     private readonly store: Store,
     private readonly maxInflight: number,
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {
-    store.onDurable((batch, durableAt) => this.fanOut(batch, durableAt));
+    fanout.onMessages((batch, durableAt) => this.fanOut(batch, durableAt));
+    fanout.onResync(() => this.resync());
   }
 
   /** Registers a subscription on a connection at its cursor, held until `start`. */
@@ -82,7 +85,19 @@ export class Delivery {
     this.pump(stream);
   }
 
-  /** A commit's new messages of one topic, in seq order (store.ts onDurable). */
+  /** The fan-out may have lost a run: every stream behind its topic's head reads from the store. */
+  private resync(): void {
+    for (const [topic, streams] of this.byTopic) {
+      this.store.head(topic).then(
+        (head) => {
+          for (const stream of streams) if (stream.sent < head) this.pump(stream);
+        },
+        (err: unknown) => this.log.error({ err, topic }, "delivery resync failed"),
+      );
+    }
+  }
+
+  /** A commit's new messages of one topic, in seq order (fanout.ts). */
   private fanOut(batch: Message[], durableAt: number): void {
     const streams = this.byTopic.get(batch[0]!.topic);
     if (!streams) return;

@@ -17,6 +17,7 @@ import { HeraldError } from "../shared/errors.js";
 import type { Message } from "../shared/protocol.js";
 import { deadTopic } from "../shared/topics.js";
 import type { Config } from "./config.js";
+import type { Fanout } from "./fanout.js";
 import type { Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
 import { SeqRanges } from "./seq-ranges.js";
@@ -143,16 +144,20 @@ export interface GroupStats {
 
 export class Groups {
   private readonly byTopic = new Map<string, Map<string, Group>>();
+  /** Each connection's live memberships, by memberKey: the group side of a session (session.ts knows no group). */
+  private readonly memberships = new WeakMap<Session, Map<string, Member>>();
   /** Per topic with groups: publishes admitted and not yet stored (see checkBacklog). */
   private readonly comingTo = new Map<string, number>();
 
   constructor(
+    fanout: Fanout,
     private readonly store: Store,
     private readonly config: Pick<Config, "maxInflight" | "ackTimeoutMs" | "maxDeliveries" | "maxBacklog">,
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {
-    store.onDurable((messages) => this.fanOut(messages));
+    fanout.onMessages((messages) => this.fanOut(messages));
+    fanout.onResync(() => this.resync());
     metrics.watchGroups(() => this.stats());
   }
 
@@ -191,7 +196,7 @@ export class Groups {
       if (group) this.end(group);
       group = this.add(new Group(topic, name, joined.progress, joined.head));
     }
-    if (!session.live || session.members.has(memberKey(topic, name))) {
+    if (!session.live || this.memberships.get(session)?.has(memberKey(topic, name))) {
       // PROTOCOL: subscribing again changes nothing and re-sends nothing (`from` counts only on creation).
       return { head: joined.head, acked: group.acked };
     }
@@ -209,11 +214,22 @@ export class Groups {
     this.dispatch(member.group);
   }
 
+  /** Starts every membership a connection resumed; after the connection is established. */
+  startAll(session: Session): void {
+    for (const member of this.memberships.get(session)?.values() ?? []) this.start(member);
+  }
+
+  /** Detaches every membership of a connection that goes away or is replaced. */
+  detachAll(session: Session): void {
+    for (const member of [...(this.memberships.get(session)?.values() ?? [])]) this.detach(member);
+  }
+
   /** Stops delivering to a member; what it held is handed on as a failed attempt. */
   detach(member: Member): void {
     const group = member.group;
     const key = memberKey(group.topic, group.name);
-    if (member.session.members.get(key) === member) member.session.members.delete(key);
+    const members = this.memberships.get(member.session);
+    if (members?.get(key) === member) members.delete(key);
     const i = group.live.indexOf(member);
     if (i < 0) return;
     group.live.splice(i, 1);
@@ -223,7 +239,7 @@ export class Groups {
 
   /** `unsubscribe` with `group`: the membership ends; the group ends with its last member. */
   async leave(session: Session, topic: string, name: string): Promise<void> {
-    const member = session.members.get(memberKey(topic, name));
+    const member = this.memberships.get(session)?.get(memberKey(topic, name));
     if (member) this.detach(member);
     const { ended } = await this.store.leaveGroup(session, topic, name);
     const group = this.find(topic, name);
@@ -246,7 +262,7 @@ export class Groups {
    * that the progress is kept.
    */
   async ack(session: Session, topic: string, name: string, seqs: readonly number[], lazy: boolean): Promise<void> {
-    const group = session.members.get(memberKey(topic, name))?.group;
+    const group = this.memberships.get(session)?.get(memberKey(topic, name))?.group;
     if (!group) return;
     let finished = false;
     for (const seq of seqs) {
@@ -281,7 +297,7 @@ export class Groups {
 
   /**
    * An append that checkBacklog admitted is coming: counted until `left` (by then the new message
-   * is in the groups' backlogs, as onDurable runs before the store's answer is taken). False, and
+   * is in the groups' backlogs, as the fan-out runs before the store's answer is taken). False, and
    * nothing to do, for a topic without groups.
    */
   coming(topic: string): boolean {
@@ -346,7 +362,7 @@ export class Groups {
 
   /** Whether the client holds a live membership of a group of the topic (for presence). */
   holds(client: Session, topic: string): boolean {
-    for (const member of client.members.values()) if (member.group.topic === topic) return true;
+    for (const member of this.memberships.get(client)?.values() ?? []) if (member.group.topic === topic) return true;
     return false;
   }
 
@@ -393,14 +409,34 @@ export class Groups {
 
   private attach(session: Session, group: Group): Member {
     const member: Member = { session, group, inflight: 0, held: true };
-    session.members.set(memberKey(group.topic, group.name), member);
+    let members = this.memberships.get(session);
+    if (!members) {
+      members = new Map();
+      this.memberships.set(session, members);
+    }
+    members.set(memberKey(group.topic, group.name), member);
     group.live.push(member);
     return member;
   }
 
   // ---- from the log to the members -----------------------------------------------------------
 
-  /** A commit's new messages of one topic, in seq order (store.ts onDurable). */
+  /** The fan-out may have lost a run: every group learns its topic's head and reads what it lacks. */
+  private resync(): void {
+    for (const [topic, groups] of this.byTopic) {
+      this.store.head(topic).then(
+        (head) => {
+          for (const group of groups.values()) {
+            group.head = Math.max(group.head, head);
+            this.pump(group);
+          }
+        },
+        (err: unknown) => this.log.error({ err, topic }, "group resync failed"),
+      );
+    }
+  }
+
+  /** A commit's new messages of one topic, in seq order (fanout.ts). */
   private fanOut(batch: Message[]): void {
     const groups = this.byTopic.get(batch[0]!.topic);
     if (groups) for (const group of groups.values()) this.take(group, batch);

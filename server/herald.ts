@@ -10,6 +10,7 @@ import { coalesceWrites } from "./coalesce.js";
 import type { Config } from "./config.js";
 import type { Context } from "./context.js";
 import { Delivery } from "./delivery.js";
+import { type Fanout, LocalFanout } from "./fanout.js";
 import { Groups } from "./groups.js";
 import { errorBody, registerHttp } from "./http.js";
 import { Hub } from "./hub.js";
@@ -49,6 +50,8 @@ function clientErrorMessage(err: Error): string {
 export interface HeraldOptions {
   /** The clock of retention; tests pass their own. */
   now?: () => number;
+  /** How durable messages reach delivery and groups; in-process unless a test brings a lossy one. */
+  fanout?: Fanout;
 }
 
 export async function createHerald(config: Readonly<Config>, options: HeraldOptions = {}): Promise<Herald> {
@@ -62,8 +65,10 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
     ...(options.now ? { now: options.now } : {}),
   });
   const metrics = new Metrics(store, config.nodeId);
+  const fanout = options.fanout ?? new LocalFanout();
+  store.onDurable((messages, durableAt) => fanout.publish(messages, durableAt));
   const presence = new Presence();
-  const groups = new Groups(store, config, metrics, log.child({ module: "groups" }));
+  const groups = new Groups(fanout, store, config, metrics, log.child({ module: "groups" }));
   // The hub is made once the HTTP server is; transactions look sessions up only later.
   let made: Hub | undefined;
   const transactions = new Transactions(
@@ -81,10 +86,10 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
   const ctx: Context = {
     config,
     store,
-    delivery: new Delivery(store, config.maxInflight, metrics, log.child({ module: "delivery" })),
+    delivery: new Delivery(fanout, store, config.maxInflight, metrics, log.child({ module: "delivery" })),
     groups,
     presence,
-    requests: new Requests((user, except) => presence.newest(user, except)),
+    requests: new Requests(config.maxPayload, (user, except) => presence.newest(user, except)),
     transactions,
     metrics,
     log,

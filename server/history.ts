@@ -1,7 +1,8 @@
 /** `history` and its HTTP route: the newest messages, or a page before or after a seq. */
 import { DEFAULTS, type HistoryOk } from "../shared/protocol.js";
 import type { HistoryArgs } from "../shared/schemas.js";
-import { type Caller, type Context, requireSubscribe } from "./context.js";
+import { type Caller, requireSubscribe } from "./caller.js";
+import type { Context } from "./context.js";
 
 export async function history(ctx: Context, caller: Caller, args: HistoryArgs): Promise<HistoryOk> {
   requireSubscribe(caller, args.topic);

@@ -32,7 +32,8 @@ import {
 import { ID_RE } from "../shared/topics.js";
 import { ack } from "./ack.js";
 import type { Authenticator } from "./auth.js";
-import { type Call, type Context, requireSubscribe } from "./context.js";
+import { type Call, requireSubscribe } from "./caller.js";
+import type { Context } from "./context.js";
 import { history } from "./history.js";
 import type { OriginPolicy } from "./origin.js";
 import { publish } from "./publish.js";
@@ -87,7 +88,7 @@ const HANDLERS: Record<ClientEvent, Handler> = {
   signal: { schema: signalSchema, run: signal },
   request: {
     schema: requestSchema,
-    run: (ctx, session, args: RequestArgs) => ctx.requests.request(ctx, session, args),
+    run: (ctx, session, args: RequestArgs) => ctx.requests.request(session, args),
   },
   prepare: { schema: prepareSchema, run: (ctx, session, args: PrepareArgs) => ctx.transactions.prepare(session, args) },
   commit: { schema: commitSchema, run: (ctx, session, args: CommitArgs) => ctx.transactions.commit(session, args.id) },

@@ -1,9 +1,13 @@
 /**
  * The payload rules of PROTOCOL.md: any JSON value of at most HERALD_MAX_PAYLOAD bytes as UTF-8
  * JSON; binary attachments are BAD_REQUEST. Serialises once: the JSON is what the store keeps.
+ * And the message a `publish` or `prepare` makes of its arguments, once they pass.
  */
 import { HeraldError } from "../shared/errors.js";
 import { MAX_PAYLOAD_DEPTH } from "../shared/protocol.js";
+import type { PublishArgs } from "../shared/schemas.js";
+import { type Caller, requirePublish } from "./caller.js";
+import type { NewMessage } from "./store/store.js";
 
 /** Throws BAD_REQUEST for binary or over-deep values, PAYLOAD_TOO_LARGE past the limit; returns the JSON. */
 export function encodePayload(payload: unknown, maxBytes: number, what = "payload"): string {
@@ -32,4 +36,17 @@ function checkShape(root: unknown, what: string): void {
       if (child !== null && typeof child === "object") stack.push([child, depth + 1]);
     }
   }
+}
+
+/**
+ * What `publish` and `prepare` check first, in PROTOCOL's order (BAD_REQUEST, by the schema, done
+ * by the caller; INVALID_TOPIC, FORBIDDEN, PAYLOAD_TOO_LARGE; then the caller's RATE_LIMITED,
+ * BACKLOG_FULL, CONFLICT), and the message it makes. A refused call takes no token.
+ */
+export function acceptPublish(maxPayload: number, caller: Caller, args: PublishArgs): NewMessage {
+  requirePublish(caller, args.topic);
+  const json = encodePayload(args.payload, maxPayload);
+  const message: NewMessage = { id: args.id, topic: args.topic, from: caller.user, payload: args.payload, json };
+  if (args.key !== undefined) message.key = args.key;
+  return message;
 }

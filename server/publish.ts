@@ -1,17 +1,17 @@
 /**
  * Publish: validate, authorise, check the payload, a rate token and the topic's groups' backlogs,
  * append (the store assigns the seq and dedups per publisher), and answer once the store says the
- * message is durable. Fan-out is not here: the store hands every durable message to delivery.ts
- * and groups.ts after the answers.
+ * message is durable. Fan-out is not here: every durable message goes to the fan-out (fanout.ts),
+ * after the answers.
  * Used by the `publish` event and by `POST /api/v1/publish`.
  *
  * Next on the path: store/store.ts.
  */
 import type { PublishOk } from "../shared/protocol.js";
 import type { PublishArgs } from "../shared/schemas.js";
-import { type Call, type Caller, type Context, requirePublish } from "./context.js";
-import { encodePayload } from "./payload.js";
-import type { NewMessage } from "./store/store.js";
+import type { Call, Caller } from "./caller.js";
+import type { Context } from "./context.js";
+import { acceptPublish } from "./payload.js";
 
 export async function publish(ctx: Context, caller: Caller, args: PublishArgs, call?: Call): Promise<PublishOk> {
   const message = acceptPublish(ctx.config.maxPayload, caller, args);
@@ -28,17 +28,4 @@ export async function publish(ctx: Context, caller: Caller, args: PublishArgs, c
   } finally {
     if (counted) ctx.groups.left(args.topic);
   }
-}
-
-/**
- * What `publish` and `prepare` check first, in PROTOCOL's order (BAD_REQUEST, by the schema, done
- * by the caller; INVALID_TOPIC, FORBIDDEN, PAYLOAD_TOO_LARGE; then the caller's RATE_LIMITED,
- * BACKLOG_FULL, CONFLICT), and the message it makes. A refused call takes no token.
- */
-export function acceptPublish(maxPayload: number, caller: Caller, args: PublishArgs): NewMessage {
-  requirePublish(caller, args.topic);
-  const json = encodePayload(args.payload, maxPayload);
-  const message: NewMessage = { id: args.id, topic: args.topic, from: caller.user, payload: args.payload, json };
-  if (args.key !== undefined) message.key = args.key;
-  return message;
 }

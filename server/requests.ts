@@ -17,7 +17,6 @@
 import { HeraldError } from "../shared/errors.js";
 import { DEFAULTS, type RequestEvent, type RequestOk } from "../shared/protocol.js";
 import type { RequestArgs } from "../shared/schemas.js";
-import type { Context } from "./context.js";
 import { encodePayload } from "./payload.js";
 import type { Session } from "./session.js";
 
@@ -35,7 +34,10 @@ export class Requests {
   /** The requests waiting on each target session. */
   private readonly waiting = new Map<Session, Set<Waiting>>();
 
-  constructor(private readonly newest: (user: string, except: Session) => Session | undefined) {}
+  constructor(
+    private readonly maxPayload: number,
+    private readonly newest: (user: string, except: Session) => Session | undefined,
+  ) {}
 
   /** Requests waiting for an answer now, over all targets (for tests and stats). */
   get pending(): number {
@@ -44,10 +46,10 @@ export class Requests {
     return n;
   }
 
-  async request(ctx: Context, session: Session, args: RequestArgs): Promise<RequestOk> {
+  async request(session: Session, args: RequestArgs): Promise<RequestOk> {
     const event: RequestEvent = { from: session.user, method: args.method };
     if (args.params !== undefined) {
-      encodePayload(args.params, ctx.config.maxPayload, "params");
+      encodePayload(args.params, this.maxPayload, "params");
       event.params = args.params;
     }
     session.bucket.take();
@@ -72,7 +74,7 @@ export class Requests {
         this.waiting.set(target, set);
       }
       set.add(waiting);
-      target.socket.emit("request", event, (answer: unknown) => waiting.settle(relay(answer, ctx.config.maxPayload)));
+      target.socket.emit("request", event, (answer: unknown) => waiting.settle(relay(answer, this.maxPayload)));
     });
     if (outcome instanceof HeraldError) throw outcome;
     return outcome;

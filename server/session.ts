@@ -1,10 +1,10 @@
 /**
  * One live connection of a (user, clientId): who it is, its socket, its streams (one per plain
- * subscription, PROTOCOL.md "Delivery guarantees"), its group memberships and its rate bucket.
+ * subscription, PROTOCOL.md "Delivery guarantees") and its rate bucket. Its group memberships are
+ * kept by groups.ts, so that this module knows no group.
  */
 import type { Socket } from "socket.io";
 import type { ClientEvent, ClientToServerEvents, ServerToClientEvents } from "../shared/protocol.js";
-import type { Member } from "./groups.js";
 import type { TokenBucket } from "./ratelimit.js";
 import type { SendBuffer } from "./send-buffer.js";
 import type { ClientKey } from "./store/store.js";
@@ -33,8 +33,6 @@ export interface Stream {
 
 export class Session implements ClientKey {
   readonly streams = new Map<string, Stream>();
-  /** Group memberships, by groups.ts memberKey(topic, group). */
-  readonly members = new Map<string, Member>();
   /** False once REPLACED or disconnected: nothing more is delivered to it. */
   live = true;
   /**

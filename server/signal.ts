@@ -4,7 +4,8 @@
  */
 import type { EmptyOk } from "../shared/protocol.js";
 import type { SignalArgs } from "../shared/schemas.js";
-import { type Context, requirePublish } from "./context.js";
+import { requirePublish } from "./caller.js";
+import type { Context } from "./context.js";
 import { encodePayload } from "./payload.js";
 import type { Session } from "./session.js";
 

@@ -7,7 +7,8 @@ import { HeraldError } from "../shared/errors.js";
 import type { EmptyOk, SubscribeOk } from "../shared/protocol.js";
 import type { SubscribeArgs, UnsubscribeArgs } from "../shared/schemas.js";
 import { BROADCAST } from "../shared/topics.js";
-import { type Call, type Context, requireSubscribe } from "./context.js";
+import { type Call, requireSubscribe } from "./caller.js";
+import type { Context } from "./context.js";
 import type { Session } from "./session.js";
 
 /** Delivery starts after the reply is sent: PROTOCOL says the reply comes before any `messages` it causes. */
@@ -102,13 +103,13 @@ export async function resume(ctx: Context, session: Session): Promise<boolean> {
 /** Starts sending what each resumed subscription missed; after the connection is established. */
 export function startAll(ctx: Context, session: Session): void {
   for (const stream of session.streams.values()) ctx.delivery.start(stream);
-  for (const member of session.members.values()) ctx.groups.start(member);
+  ctx.groups.startAll(session);
 }
 
 /** No more deliveries to the session; what its group memberships held is handed on. */
 export function stopDelivery(ctx: Context, session: Session): void {
   for (const stream of [...session.streams.values()]) ctx.delivery.detach(stream);
-  for (const member of [...session.members.values()]) ctx.groups.detach(member);
+  ctx.groups.detachAll(session);
 }
 
 /**

@@ -18,12 +18,12 @@
 import { HeraldError } from "../shared/errors.js";
 import type { EmptyOk, PrepareOk, PublishOk, TxnState } from "../shared/protocol.js";
 import type { PrepareArgs } from "../shared/schemas.js";
+import type { Caller } from "./caller.js";
 import type { Config } from "./config.js";
-import type { Caller } from "./context.js";
 import type { Groups } from "./groups.js";
 import type { Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
-import { acceptPublish } from "./publish.js";
+import { acceptPublish } from "./payload.js";
 import type { Session } from "./session.js";
 import type { PreparedMessage, Store } from "./store/store.js";
 

@@ -13,7 +13,7 @@
  * meanwhile, see maySync). `normal` commits once per event-loop turn. Only messages whose
  * fdatasync has finished are readable (`durable` heads), so nothing a crash could undo is delivered.
  *
- * Next on the path: delivery.ts (fed by onDurable).
+ * Next on the path: fanout.ts (fed by onDurable).
  */
 import fs from "node:fs";
 import path from "node:path";

@@ -9,10 +9,10 @@
  * - Reads (`read`, `history`, `head`) see only durable messages, so nothing is ever delivered that a
  *   crash could take back and give to another message under the same seq.
  * - `onDurable` listeners get every newly stored message once, after the writes that stored them
- *   have resolved: one call per topic per commit, in seq order. This is where fan-out
- *   (delivery.ts, groups.ts) starts.
+ *   have resolved: one call per topic per commit, in seq order. herald.ts hands them to the
+ *   fan-out (fanout.ts), which feeds delivery.ts and groups.ts; the store knows no reader.
  *
- * Next on the path: delivery.ts.
+ * Next on the path: fanout.ts.
  */
 import type { Message } from "../../shared/protocol.js";
 
