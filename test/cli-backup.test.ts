@@ -4,35 +4,13 @@
  * server writes, and the restore drill, are test/docs-pages.test.ts's.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Message } from "../shared/protocol.js";
-import { ROOT, startServer, tempDir } from "./helpers.js";
+import { startCli, startServer, tempDir } from "./helpers.js";
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "server/cli/main.ts"), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, HERALD_DATA_DIR: "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
-}
+const run = (args: string[], env: Record<string, string> = {}) => startCli(args, { HERALD_DATA_DIR: "", ...env }).done;
 
 describe("cli - backup", () => {
   let work: string;

@@ -1,40 +1,13 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { HeraldClient, HeraldError } from "../shared/client/index.js";
 import type { Message } from "../shared/protocol.js";
-import { connect, ROOT, sleep, startServer, type TestServer } from "./helpers.js";
+import { type CliRun, connect, sleep, startCli, startServer, type TestServer } from "./helpers.js";
 
-const MAIN = path.join(ROOT, "server/cli/main.ts");
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(args: string[]): { child: ChildProcess; done: Promise<Run>; lines: string[] } {
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, HERALD_URL: "", HERALD_USER: "", HERALD_TOKEN: "" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  const lines: string[] = [];
-  child.stdout!.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-    lines.splice(0, lines.length, ...stdout.split("\n").filter((l) => l !== ""));
-  });
-  child.stderr!.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const done = new Promise<Run>((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
-  return { child, done, lines };
-}
-
-const run = (args: string[]): Promise<Run> => start(args).done;
+/** With the CLI's own defaults unset, so that each test says what it uses. */
+const NO_DEFAULTS = { HERALD_URL: "", HERALD_USER: "", HERALD_TOKEN: "" };
+const start = (args: string[]) => startCli(args, NO_DEFAULTS);
+const run = (args: string[]): Promise<CliRun> => start(args).done;
 
 async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 10000): Promise<void> {
   const until = Date.now() + ms;

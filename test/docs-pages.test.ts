@@ -7,7 +7,6 @@
  * shows it.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
@@ -17,7 +16,7 @@ import { SETTINGS } from "../server/config.js";
 import * as sdk from "../shared/client/index.js";
 import { ERROR_CODES, ERRORS } from "../shared/errors.js";
 import type { Message, PublishOk } from "../shared/protocol.js";
-import { collect, connect, type RawSocket, ROOT, sleep, startServer, tempDir } from "./helpers.js";
+import { collect, connect, type RawSocket, ROOT, sleep, startCli, startServer, tempDir } from "./helpers.js";
 
 const doc = (name: string): string => fs.readFileSync(path.join(ROOT, "docs", name), "utf8");
 
@@ -199,29 +198,8 @@ describe("docs - sdk.md", () => {
   });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The `herald` command as bin/herald.js runs it, from source (test/cli.test.ts does the same). */
-function herald(args: string[], env: Record<string, string>): Promise<Run> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "server/cli/main.ts"), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
-}
+/** The `herald` command as bin/herald.js runs it, from source. */
+const herald = (args: string[], env: Record<string, string>) => startCli(args, env).done;
 
 /** Every message of a topic over the HTTP API, in pages of 500. */
 async function readAll(url: string, topic: string, user: string): Promise<Message[]> {

@@ -182,3 +182,36 @@ export function spawnServer(dataDir: string, env: Record<string, string> = {}, p
     });
   });
 }
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The `herald` command as bin/herald.js runs it, from source, with `env` over this process's
+ * environment; `lines` holds stdout's lines so far, for a command that keeps running.
+ */
+export function startCli(
+  args: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; done: Promise<CliRun>; lines: string[] } {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "server/cli/main.ts"), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  const lines: string[] = [];
+  child.stdout!.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+    lines.splice(0, lines.length, ...stdout.split("\n").filter((l) => l !== ""));
+  });
+  child.stderr!.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const done = new Promise<CliRun>((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
+  return { child, done, lines };
+}
