@@ -141,7 +141,7 @@ export class Delivery {
   /** Sends one batch from the store; true when there may be more to send. */
   private async read(stream: Stream, room: number): Promise<boolean> {
     const from = stream.sent;
-    const [batch, head] = await Promise.all([this.store.read(stream.topic, from, room), this.store.head(stream.topic)]);
+    const { messages: batch, head } = await this.store.read(stream.topic, from, room);
     // A replay (`subscribe` with `from`) or a detach may have happened while reading.
     if (stream.closed || stream.sent !== from) return !stream.closed;
     const socket = stream.session.socket;

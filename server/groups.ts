@@ -168,7 +168,7 @@ export class Groups {
         new Group(record.topic, record.group, record.progress, await this.store.head(record.topic)),
       );
       for (const seq of [...group.revived]) {
-        const [message] = await this.store.read(group.topic, seq - 1, 1);
+        const [message] = (await this.store.read(group.topic, seq - 1, 1)).messages;
         // Retention may have removed it since: then it is finished for good.
         if (message?.seq === seq) group.front.set(seq, { message });
         else group.revived.delete(seq);
@@ -323,7 +323,7 @@ export class Groups {
     const dead = deadTopic(topic, name);
     let retried = 0;
     for (let after = from - 1; after < to; ) {
-      const batch = await this.store.read(dead, after, Math.min(500, to - after));
+      const batch = (await this.store.read(dead, after, Math.min(500, to - after))).messages;
       if (batch.length === 0) break;
       for (const letter of batch) {
         if (letter.seq > to) break;
@@ -479,8 +479,8 @@ export class Groups {
     if (room <= 0) return;
     group.reading = true;
     const from = group.next;
-    Promise.all([this.store.read(group.topic, from, room), this.store.head(group.topic)]).then(
-      ([batch, head]) => {
+    this.store.read(group.topic, from, room).then(
+      ({ messages: batch, head }) => {
         group.reading = false;
         group.head = Math.max(group.head, head);
         // Its members may have gone while it read; the next one reads again.

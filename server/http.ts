@@ -166,7 +166,7 @@ export async function registerHttp(
     const groups = await Promise.all(
       ctx.groups.stats().map(async (g) => {
         if (g.lag === 0) return g;
-        const [oldest] = await ctx.store.read(g.topic, g.acked, 1);
+        const [oldest] = (await ctx.store.read(g.topic, g.acked, 1)).messages;
         return oldest ? { ...g, oldestUnackedTs: oldest.ts } : g;
       }),
     );

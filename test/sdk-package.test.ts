@@ -78,3 +78,16 @@ it("sdk package - the types of herald/client resolve for tsc in that app", async
     assert.fail(`tsc failed:\n${err.stdout ?? err}`);
   });
 });
+
+it("sdk package - no test code ships: nothing that npm builds into dist/ imports node:test", () => {
+  const shipped = (dir: string): string[] =>
+    fs
+      .readdirSync(path.join(ROOT, dir), { recursive: true, encoding: "utf8" })
+      .filter((f) => f.endsWith(".ts") || f.endsWith(".tsx"))
+      .map((f) => path.join(dir, f));
+  const built = JSON.parse(fs.readFileSync(path.join(ROOT, "tsconfig.build.json"), "utf8")).include as string[];
+  const offenders = built
+    .flatMap(shipped)
+    .filter((f) => /from "node:test"|from "node:assert/.test(fs.readFileSync(path.join(ROOT, f), "utf8")));
+  assert.deepEqual(offenders, []);
+});

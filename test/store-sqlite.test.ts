@@ -4,10 +4,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import Database from "better-sqlite3";
-import { storeContract } from "../server/store/contract.js";
 import { SqliteStore, WAL_LIMIT } from "../server/store/sqlite-store.js";
 import type { Store } from "../server/store/store.js";
 import { ROOT, tempDir } from "./helpers.js";
+import { storeContract } from "./store-contract.js";
 
 for (const durability of ["full", "normal"] as const) {
   storeContract(`sqlite (${durability})`, async () => {
@@ -73,6 +73,50 @@ describe("sqlite store - a process with nothing else to do", () => {
   });
 });
 
+describe("sqlite store - one owner per data directory", () => {
+  it("refuses a second store on the same directory, in this process or another, and frees it on close", async () => {
+    const dataDir = tempDir();
+    try {
+      const first = new SqliteStore({ dataDir, durability: "full" });
+      await first.append({ id: "o1", topic: "room:o", from: "u", payload: 1, json: "1" });
+      assert.throws(() => new SqliteStore({ dataDir, durability: "full" }), /in use by another store of this process/);
+      // Another process: the real case, `npm start` run twice.
+      const script = `
+        import { SqliteStore } from ${JSON.stringify(path.join(ROOT, "server/store/sqlite-store.ts"))};
+        try { new SqliteStore({ dataDir: ${JSON.stringify(dataDir)}, durability: "full" }); console.log("opened"); }
+        catch (err) { console.log(err.message); }
+      `;
+      const run = () =>
+        execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+          cwd: ROOT,
+          encoding: "utf8",
+          timeout: 30_000,
+        });
+      assert.match(run(), new RegExp(`in use by process ${process.pid}`));
+      await first.close();
+      assert.equal(fs.existsSync(path.join(dataDir, "herald.pid")), false);
+      const again = new SqliteStore({ dataDir, durability: "full" });
+      assert.equal(await again.head("room:o"), 1, "nothing was lost by the refused opens");
+      await again.close();
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("takes over a directory whose owner is gone (SIGKILL leaves its file)", async () => {
+    const dataDir = tempDir();
+    try {
+      // A pid that no process has: the highest a Linux pid can be, plus one.
+      fs.writeFileSync(path.join(dataDir, "herald.pid"), "4194305\n");
+      const store = new SqliteStore({ dataDir, durability: "full" });
+      assert.equal(fs.readFileSync(path.join(dataDir, "herald.pid"), "utf8"), `${process.pid}\n`);
+      await store.close();
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("sqlite store - its checkpoint worker gone", () => {
   it("checkpoints on the writer instead: every write finishes and the WAL stays bounded", async () => {
     const dataDir = tempDir();
@@ -130,7 +174,7 @@ describe("sqlite store - a database of the first layout", () => {
     v0.close();
     const store = new SqliteStore({ dataDir, durability: "full", now: () => 2_000 });
     try {
-      assert.deepEqual(await store.read("room:m", 0, 10), [
+      assert.deepEqual((await store.read("room:m", 0, 10)).messages, [
         { id: "m3", topic: "room:m", seq: 3, from: "alice", ts: 1003, key: "k", payload: "three" },
         { id: "m4", topic: "room:m", seq: 4, from: "bob", ts: 1004, payload: "four" },
       ]);

@@ -22,6 +22,7 @@ import { HeraldError } from "../../shared/errors.js";
 import type { Message } from "../../shared/protocol.js";
 import type { Durability } from "../config.js";
 import { Checkpointer } from "./checkpointer.js";
+import { DataDirOwner } from "./owner.js";
 import { RecentMessages } from "./recent.js";
 import type {
   AppendResult,
@@ -167,6 +168,8 @@ CREATE TABLE IF NOT EXISTS txns (
 
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
+  /** This store's claim on its data directory (owner.ts). */
+  private readonly owner: DataDirOwner;
   private readonly durability: Durability;
   private readonly now: () => number;
   private walFd: number | undefined;
@@ -214,21 +217,15 @@ export class SqliteStore implements Store {
 
   constructor(options: SqliteStoreOptions) {
     fs.mkdirSync(options.dataDir, { recursive: true });
+    this.owner = new DataDirOwner(options.dataDir);
     this.durability = options.durability;
     this.now = options.now ?? Date.now;
-    this.db = new Database(path.join(options.dataDir, "herald.db"));
-    this.db.pragma("journal_mode = WAL");
-    // See the header: `full` adds an fdatasync of the WAL off the event loop.
-    this.db.pragma("synchronous = NORMAL");
-    this.db.pragma("busy_timeout = 5000");
-    // Checkpoints run in a worker thread (checkpointer.ts), never inside a commit on the event loop.
-    this.db.pragma("wal_autocheckpoint = 0");
-    // When the WAL starts over, SQLite cuts the file back to this size. Cut back to a quarter, it
-    // grew again on every cycle under load, and each truncation and each new block of the file
-    // went through the file system's journal on the event loop (ftruncate and pwrite of 2-5 ms):
-    // W4's p99 was 6.5-8.1 ms against 4.3-4.9 with the file kept at WAL_LIMIT and written over.
-    this.db.pragma(`journal_size_limit = ${WAL_LIMIT}`);
-    migrate(this.db);
+    try {
+      this.db = openDatabase(path.join(options.dataDir, "herald.db"));
+    } catch (err) {
+      this.owner.release();
+      throw err;
+    }
     this.log = options.onError;
     this.checkpointer = new Checkpointer(this.db.name, options.onError ?? (() => {}));
     this.stmt = this.statements();
@@ -847,13 +844,13 @@ export class SqliteStore implements Store {
     return this.heads.get(topic)?.floor ?? 1;
   }
 
-  async read(topic: string, after: number, limit: number): Promise<Message[]> {
+  async read(topic: string, after: number, limit: number): Promise<{ messages: Message[]; head: number }> {
     const head = this.durable.get(topic) ?? 0;
     const from = Math.max(after, this.floor(topic) - 1);
-    if (from >= head) return [];
-    return (
-      this.recent.read(topic, from, head, limit) ?? this.stmt.readAfter.all(topic, from, head, limit).map(toMessage)
-    );
+    if (from >= head) return { messages: [], head };
+    const messages =
+      this.recent.read(topic, from, head, limit) ?? this.stmt.readAfter.all(topic, from, head, limit).map(toMessage);
+    return { messages, head };
   }
 
   async history(topic: string, query: HistoryQuery): Promise<Message[]> {
@@ -940,7 +937,31 @@ export class SqliteStore implements Store {
     await this.checkpointer.close();
     if (this.walFd !== undefined) fs.closeSync(this.walFd);
     this.db.close();
+    this.owner.release();
   }
+}
+
+/** Opens the store's file with the settings the header explains, its schema brought up to date. */
+function openDatabase(file: string): Database.Database {
+  const db = new Database(file);
+  db.pragma("journal_mode = WAL");
+  // See the header: `full` adds an fdatasync of the WAL off the event loop.
+  db.pragma("synchronous = NORMAL");
+  db.pragma("busy_timeout = 5000");
+  // Checkpoints run in a worker thread (checkpointer.ts), never inside a commit on the event loop.
+  db.pragma("wal_autocheckpoint = 0");
+  // When the WAL starts over, SQLite cuts the file back to this size. Cut back to a quarter, it
+  // grew again on every cycle under load, and each truncation and each new block of the file
+  // went through the file system's journal on the event loop (ftruncate and pwrite of 2-5 ms):
+  // W4's p99 was 6.5-8.1 ms against 4.3-4.9 with the file kept at WAL_LIMIT and written over.
+  db.pragma(`journal_size_limit = ${WAL_LIMIT}`);
+  try {
+    migrate(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return db;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * The storage interface: small, async and in protocol terms, so that the embedded SQLite store and
- * the PostgreSQL store of a cluster are interchangeable. `store/contract.ts` is the one behaviour
+ * the PostgreSQL store of a cluster are interchangeable. `test/store-contract.ts` is the one behaviour
  * suite every implementation must pass.
  *
  * What a store promises:
@@ -11,6 +11,17 @@
  * - `onDurable` listeners get every newly stored message once, after the writes that stored them
  *   have resolved: one call per topic per commit, in seq order. herald.ts hands them to the
  *   fan-out (fanout.ts), which feeds delivery.ts and groups.ts; the store knows no reader.
+ * - Seqs are gapless per topic and visible in seq order: once a reader sees seq n (in `read`,
+ *   `history` or `head`) it sees every seq below it that retention kept. A store shared by several
+ *   nodes keeps this across them (the seq is given inside the publishing transaction, held through
+ *   its commit).
+ * - Writes of one client take effect in the order they were made: an ack made before a
+ *   `subscriptions` read is in what that read returns, and a later connection's writes of the same
+ *   (user, clientId) come after an earlier one's (the REPLACED hand-over relies on it). The SQLite
+ *   store has this from its one write queue; a shared store must keep it per client.
+ * - `read` answers its messages and the durable head they were read up to in one round trip.
+ * - What is live is the caller's to say: `sweep` keeps the clients `live` names, and in a cluster
+ *   that must be every node's live clients, not one process's.
  *
  * Next on the path: fanout.ts.
  */
@@ -82,7 +93,7 @@ export interface SweepLimits {
   olderThan: number;
   /** At most this many messages are kept per topic. */
   maxMessages: number;
-  /** Clients that are connected now are kept whatever their age. */
+  /** Clients that are connected now, on any node, are kept whatever their age. */
   live: (client: ClientKey) => boolean;
 }
 
@@ -139,8 +150,11 @@ export interface StoreStats {
 export interface Store {
   /** Assigns the topic's next seq and `ts`, or returns the first copy of a (from, id) seen before. */
   append(message: NewMessage): Promise<AppendResult>;
-  /** Durable messages with `after < seq`, ascending, at most `limit`. */
-  read(topic: string, after: number, limit: number): Promise<Message[]>;
+  /**
+   * Durable messages with `after < seq`, ascending, at most `limit`, and the durable head they were
+   * read up to: a reader learns both in one round trip, and `head` is never below the last message.
+   */
+  read(topic: string, after: number, limit: number): Promise<{ messages: Message[]; head: number }>;
   /** PROTOCOL.md `history`: the newest before `before`, the oldest after `after`, or the newest. */
   history(topic: string, query: HistoryQuery): Promise<Message[]>;
   /** The highest durable seq of the topic; 0 for a topic never written. */

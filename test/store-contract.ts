@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import type { Message } from "../../shared/protocol.js";
-import type { CommitTiming, GroupProgress, NewMessage, Store } from "./store.js";
+import type { CommitTiming, GroupProgress, NewMessage, Store } from "../server/store/store.js";
+import type { Message } from "../shared/protocol.js";
 
 export interface StoreHarness {
   store: Store;
@@ -133,7 +133,7 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
           Array.from({ length: fresh.length }, (_, i) => first + i),
           `gapless seqs in ${topic}`,
         );
-        const stored = await store.read(topic, 0, 100);
+        const stored = (await store.read(topic, 0, 100)).messages;
         assert.deepEqual(
           stored.filter((m) => m.id !== "seen").map((m) => [m.id, m.seq, m.key, m.payload]),
           results
@@ -156,13 +156,14 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       const { store } = await open();
       for (let i = 1; i <= 10; i++) await store.append({ ...msg("alice", `h${i}`, "room:h", { i }), key: "k" });
       const seqs = (ms: Message[]) => ms.map((m) => m.seq);
-      assert.deepEqual(seqs(await store.read("room:h", 3, 4)), [4, 5, 6, 7]);
-      assert.deepEqual(seqs(await store.read("room:h", 10, 4)), []);
+      assert.deepEqual(await store.read("room:h", 3, 4).then((r) => [seqs(r.messages), r.head]), [[4, 5, 6, 7], 10]);
+      assert.deepEqual(await store.read("room:h", 10, 4), { messages: [], head: 10 }, "the head with nothing after it");
+      assert.deepEqual(await store.read("room:none", 0, 4), { messages: [], head: 0 });
       assert.deepEqual(seqs(await store.history("room:h", { limit: 3 })), [8, 9, 10]);
       assert.deepEqual(seqs(await store.history("room:h", { before: 5, limit: 3 })), [2, 3, 4]);
       assert.deepEqual(seqs(await store.history("room:h", { after: 5, limit: 3 })), [6, 7, 8]);
       assert.deepEqual(seqs(await store.history("room:h", { after: 2, before: 6, limit: 10 })), [3, 4, 5]);
-      const [m] = await store.read("room:h", 0, 1);
+      const [m] = (await store.read("room:h", 0, 1)).messages;
       assert.deepEqual(m, { id: "h1", topic: "room:h", seq: 1, from: "alice", ts: m!.ts, key: "k", payload: { i: 1 } });
     });
 
@@ -254,16 +255,16 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       const byCount = await h.store.sweep({ olderThan: 0, maxMessages: 8, live: () => false });
       assert.equal(byCount.messages, 2);
       assert.deepEqual(
-        (await h.store.read("room:r", 0, 100)).map((m) => m.seq),
+        (await h.store.read("room:r", 0, 100)).messages.map((m) => m.seq),
         [3, 4, 5, 6, 7, 8, 9, 10],
       );
       await h.store.sweep({ olderThan: 10_000, maxMessages: 100, live: () => false });
       assert.deepEqual(
-        (await h.store.read("room:r", 0, 100)).map((m) => m.seq),
+        (await h.store.read("room:r", 0, 100)).messages.map((m) => m.seq),
         [5, 6, 7, 8, 9, 10],
       );
       await h.store.sweep({ olderThan: 60_000, maxMessages: 100, live: () => false });
-      assert.deepEqual(await h.store.read("room:r", 0, 100), []);
+      assert.deepEqual((await h.store.read("room:r", 0, 100)).messages, []);
       assert.equal(await h.store.head("room:r"), 10);
       // Publish ids expired with the sweep: the id is free again, and the seq goes on.
       const store = await h.reopen();
@@ -278,7 +279,7 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       assert.equal((await h.store.sweep({ olderThan: 0, maxMessages: 2, live: () => false })).messages, 3);
       // Readers see only what is kept; the sweep counts each message once.
       assert.deepEqual(
-        (await h.store.read("room:k", 0, 100)).map((m) => m.seq),
+        (await h.store.read("room:k", 0, 100)).messages.map((m) => m.seq),
         [4, 5],
       );
       assert.deepEqual(
@@ -306,7 +307,7 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       const again = await store.append(msg("alice", "k2", "room:k"));
       assert.deepEqual([again.duplicate, again.message.seq], [false, 6]);
       assert.deepEqual(
-        (await store.read("room:k", 0, 100)).map((m) => [m.seq, m.id]),
+        (await store.read("room:k", 0, 100)).messages.map((m) => [m.seq, m.id]),
         [[6, "k2"]],
       );
     });
@@ -400,7 +401,7 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       const store = await h.reopen();
       assert.equal((await store.groups())[0]!.progress.acked, 1);
       assert.deepEqual(
-        (await store.read("dead:room:d:w", 0, 10)).map((m) => [m.seq, m.id]),
+        (await store.read("dead:room:d:w", 0, 10)).messages.map((m) => [m.seq, m.id]),
         [
           [1, "d1"],
           [2, "d1"],
