@@ -3,50 +3,28 @@
  * one live member, which acks it alone; what is not acked in time, or whose member goes away, is
  * handed on, and after HERALD_MAX_DELIVERIES attempts it becomes a dead letter.
  *
- * A group reads the topic's log from `next` on, like a plain stream, but into a queue of its own
- * instead of onto one socket, and hands the queue out to the members with room in their windows,
- * round robin, in one `messages` emit per member per turn. Its durable progress is a low-water mark
- * (`acked`) and the finished seqs above it (`done`); what is in flight lives only here, so after a
- * restart every unfinished message above the mark is handed out again. Redeliveries and messages
- * that a key released wait in `front`, which goes before the log's order; a message whose key is
- * held by an unfinished one waits in `waiting` for it. Ack timeouts need no timer per message:
- * every lease lasts HERALD_ACK_TIMEOUT_MS, so `leases`, in the order they were made, is also in
- * deadline order, and one timer per group is armed at the first deadline.
+ * This is the groups' I/O: the members' sockets, the store (joins, progress, dead letters, reads
+ * of the log), the timers. What goes to whom, and when a message is finished, is group-state.ts.
+ * A group reads the topic's log from `next` on, like a plain stream, but into its own queue
+ * instead of onto one socket, and its hand-out goes out as one `messages` emit per member per
+ * turn. Ack timeouts need no timer per message: every lease lasts HERALD_ACK_TIMEOUT_MS, so one
+ * timer per group is armed at the first deadline.
  */
 import { HeraldError } from "../shared/errors.js";
 import type { Message } from "../shared/protocol.js";
 import { deadTopic } from "../shared/topics.js";
 import type { Config } from "./config.js";
 import type { Fanout } from "./fanout.js";
+import { GroupState, type Lease, type Slot } from "./group-state.js";
 import type { Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
-import { SeqRanges } from "./seq-ranges.js";
 import type { Session } from "./session.js";
-import type { GroupProgress, Store } from "./store/store.js";
+import type { Store } from "./store/store.js";
 
 /** A group membership of one connection: its share of the group's work. */
-export interface Member {
+export interface Member extends Slot {
   readonly session: Session;
   readonly group: Group;
-  /** Messages leased to this member and not finished: at most HERALD_MAX_INFLIGHT. */
-  inflight: number;
-  /** Not started: the `subscribe` reply (or the connection) has not gone out yet. */
-  held: boolean;
-}
-
-/** One hand-out of a message to a member. */
-interface Lease {
-  message: Message;
-  member: Member;
-  attempt: number;
-  deadline: number;
-}
-
-/** A message handed out before the log's order: a redelivery, or one its key released. */
-interface Front {
-  message: Message;
-  /** The member it failed on, given it again only when no other has room. */
-  avoid?: Member;
 }
 
 /** How long a publisher refused with BACKLOG_FULL is told to wait: the protocol leaves it open. */
@@ -54,81 +32,14 @@ const BACKLOG_RETRY_MS = 1000;
 
 export const memberKey = (topic: string, group: string): string => `${topic}\u0000${group}`;
 
-export class Group {
-  /** The low-water mark: every seq up to it is acked or dead-lettered. */
-  acked: number;
-  /** Finished seqs above `acked`. */
-  readonly done: SeqRanges;
-  /** The highest seq taken from the log (into `fresh`, a lease, `front` or `waiting`). */
-  next: number;
-  /** The highest durable seq of the topic known here. */
-  head: number;
-  /** Attempts made of unfinished messages that failed at least once (or were restored so). */
-  readonly attempts: Map<number, number>;
-  /**
-   * Dead letters handed back by the retry route: finished once (at or below `acked`, or in
-   * `done`), unfinished again, in `front` until acked.
-   */
-  readonly revived: Set<number>;
-  /** The highest seq handed out, written with the progress. */
-  delivered: number;
-  /**
-   * `delivered` as a restart found it: unfinished messages up to it were handed out before the
-   * restart, so their next delivery is a redelivery (PROTOCOL: `attempt` 2 on the first one).
-   */
-  readonly deliveredBefore: number;
-  readonly live: Member[] = [];
-  /** Taken from the log, not yet handed out: `fresh[freshAt..]` in seq order. */
-  fresh: Message[] = [];
-  freshAt = 0;
-  readonly front = new Map<number, Front>();
-  /** key -> the seq that holds it (leased, or in `front` after a failure). */
-  readonly keys = new Map<string, number>();
-  readonly waiting = new Map<string, Message[]>();
-  waitingCount = 0;
-  readonly leases = new Map<number, Lease>();
+/** A group's state (group-state.ts) and what its I/O needs besides. */
+export class Group extends GroupState<Member> {
+  /** A read of the log is under way. */
   reading = false;
   dispatchScheduled = false;
   ended = false;
-  /** Round-robin position among `live`. */
-  rr = 0;
   timer: NodeJS.Timeout | undefined;
   timerAt = 0;
-
-  constructor(
-    readonly topic: string,
-    readonly name: string,
-    progress: GroupProgress,
-    head: number,
-  ) {
-    this.acked = progress.acked;
-    this.done = new SeqRanges(progress.done);
-    this.done.dropThrough(this.acked);
-    this.next = this.acked;
-    this.head = head;
-    this.attempts = new Map(progress.attempts.filter(([seq]) => seq > progress.acked));
-    this.revived = new Set(progress.retried);
-    this.delivered = progress.delivered;
-    this.deliveredBefore = progress.delivered;
-  }
-
-  /** Read at commit time by the store (store.ts ProgressSource), made once per group. */
-  readonly progress = (): GroupProgress => ({
-    acked: this.acked,
-    done: this.done.toJSON(),
-    attempts: [...this.attempts],
-    retried: [...this.revived],
-    delivered: this.delivered,
-  });
-
-  /** PROTOCOL: the messages above the low-water mark not yet acked or dead-lettered (and those retried). */
-  get backlog(): number {
-    return Math.max(0, this.head - this.acked - this.done.size) + this.revived.size;
-  }
-
-  get buffered(): number {
-    return this.fresh.length - this.freshAt + this.waitingCount;
-  }
 }
 
 export interface GroupStats {
@@ -230,10 +141,7 @@ export class Groups {
     const key = memberKey(group.topic, group.name);
     const members = this.memberships.get(member.session);
     if (members?.get(key) === member) members.delete(key);
-    const i = group.live.indexOf(member);
-    if (i < 0) return;
-    group.live.splice(i, 1);
-    for (const lease of group.leases.values()) if (lease.member === member) this.fail(group, lease);
+    for (const lease of group.remove(member)) this.fail(group, lease);
     this.scheduleDispatch(group);
   }
 
@@ -266,7 +174,7 @@ export class Groups {
     if (!group) return;
     let finished = false;
     for (const seq of seqs) {
-      if (!this.ackable(group, seq)) continue;
+      if (!group.ackable(seq)) continue;
       this.finish(group, seq);
       finished = true;
     }
@@ -328,10 +236,8 @@ export class Groups {
       for (const letter of batch) {
         if (letter.seq > to) break;
         const message = await this.store.published(letter.from, letter.id);
-        if (!message || message.topic !== topic || group.ended || !this.finished(group, message.seq)) continue;
-        group.revived.add(message.seq);
-        group.attempts.delete(message.seq);
-        group.front.set(message.seq, { message });
+        if (!message || message.topic !== topic || group.ended || !group.finished(message.seq)) continue;
+        group.revive(message);
         retried++;
       }
       after = batch[batch.length - 1]!.seq;
@@ -341,23 +247,6 @@ export class Groups {
       this.scheduleDispatch(group);
     }
     return retried;
-  }
-
-  /**
-   * Whether a member's ack finishes `seq`: a lease, a message waiting for its redelivery, or any
-   * other unfinished message of the log. A member knows a seq only from a delivery, also from one
-   * before a restart whose record (`delivered`, written lazily) a SIGKILL lost: `npm run chaos`
-   * found such an ack answered ok and its message handed out again. A retried dead letter counts
-   * only once it is handed out again, so that an old ack cannot finish it unprocessed.
-   */
-  private ackable(group: Group, seq: number): boolean {
-    if (group.leases.has(seq) || group.attempts.has(seq)) return true;
-    return !group.revived.has(seq) && seq <= group.head && !this.finished(group, seq);
-  }
-
-  private finished(group: Group, seq: number): boolean {
-    if (group.revived.has(seq)) return false;
-    return seq <= group.acked || group.done.has(seq);
   }
 
   /** Whether the client holds a live membership of a group of the topic (for presence). */
@@ -449,17 +338,12 @@ export class Groups {
     group.head = Math.max(group.head, last);
     if (group.live.length === 0) return;
     if (!group.reading && group.next === first - 1 && group.buffered + batch.length <= this.capacity(group)) {
-      for (const m of batch) this.queue(group, m);
+      for (const m of batch) group.queue(m);
       group.next = last;
       this.dispatch(group);
     } else {
       this.pump(group);
     }
-  }
-
-  /** Queues a message from the log, unless it was finished before a restart (`done`). */
-  private queue(group: Group, message: Message): void {
-    if (group.done.size === 0 || !group.done.has(message.seq)) group.fresh.push(message);
   }
 
   /** A member that may be sent to (its subscribe reply is out); groups read only when they have one. */
@@ -488,7 +372,7 @@ export class Groups {
         if (group.ended || group.next !== from || !member) return;
         const firstSeq = batch.length > 0 ? batch[0]!.seq : head + 1;
         if (firstSeq > from + 1) this.gap(group, member, from + 1, firstSeq - 1);
-        for (const m of batch) this.queue(group, m);
+        for (const m of batch) group.queue(m);
         if (batch.length > 0) group.next = batch[batch.length - 1]!.seq;
         this.dispatch(group);
       },
@@ -505,9 +389,7 @@ export class Groups {
    */
   private gap(group: Group, member: Member, from: number, to: number): void {
     member.session.socket.emit("gap", { topic: group.topic, from, to, group: group.name });
-    group.next = to;
-    group.done.addRange(from, to);
-    group.acked = group.done.advance(group.acked);
+    group.skip(from, to);
     this.store.saveGroupLater(group.topic, group.name, group.progress);
   }
 
@@ -522,50 +404,10 @@ export class Groups {
     this.dispatch(group);
   };
 
-  /** Hands out what waits, `front` first, to members with room; one `messages` emit per member. */
+  /** Hands out what waits (group-state.ts), one `messages` emit per member. */
   private dispatch(group: Group): void {
     if (group.ended || group.live.length === 0) return;
-    const out = new Map<Member, Message[]>();
-    const deadline = performance.now() + this.config.ackTimeoutMs;
-    for (const [seq, entry] of group.front) {
-      const key = entry.message.key;
-      const holder = key === undefined ? undefined : group.keys.get(key);
-      if (holder !== undefined && holder !== seq) {
-        group.front.delete(seq);
-        this.wait(group, entry.message, true);
-        continue;
-      }
-      const member = this.pick(group, entry.avoid);
-      if (!member) break;
-      group.front.delete(seq);
-      this.lease(group, entry.message, member, deadline, out);
-    }
-    if (group.front.size === 0) {
-      while (group.freshAt < group.fresh.length) {
-        const message = group.fresh[group.freshAt]!;
-        if (message.seq <= group.acked || (group.done.size > 0 && group.done.has(message.seq))) {
-          group.freshAt++; // acked before its first hand-out here (see ack)
-          continue;
-        }
-        const key = message.key;
-        if (key !== undefined && group.keys.has(key)) {
-          group.freshAt++;
-          this.wait(group, message, false);
-          continue;
-        }
-        const member = this.pick(group, undefined);
-        if (!member) break;
-        group.freshAt++;
-        this.lease(group, message, member, deadline, out);
-      }
-      if (group.freshAt === group.fresh.length) {
-        group.fresh = [];
-        group.freshAt = 0;
-      } else if (group.freshAt > 4096) {
-        group.fresh = group.fresh.slice(group.freshAt);
-        group.freshAt = 0;
-      }
-    }
+    const out = group.handOut(performance.now() + this.config.ackTimeoutMs, this.config.maxInflight);
     for (const [member, batch] of out) {
       member.session.socket.emit("messages", batch);
       this.metrics.delivered("group", batch, 1);
@@ -576,120 +418,18 @@ export class Groups {
     this.pump(group);
   }
 
-  /**
-   * A member with room, round robin; `avoid` only when no other has room. Every free slot is
-   * filled at the next dispatch, as a plain stream's window is refilled on each ack: a member that
-   * acks one message of a full window gets the next at once. (Refilling only once 64 slots were
-   * free made fewer, larger emits under W7, but within this machine's noise, and left a member
-   * that acked one message waiting for 63 more.)
-   */
-  private pick(group: Group, avoid: Member | undefined): Member | undefined {
-    const n = group.live.length;
-    let fallback: Member | undefined;
-    for (let i = 0; i < n; i++) {
-      const member = group.live[(group.rr + i) % n]!;
-      if (member.held || member.inflight >= this.config.maxInflight) continue;
-      if (member === avoid) {
-        fallback = member;
-        continue;
-      }
-      group.rr = (group.rr + i + 1) % n;
-      return member;
-    }
-    return fallback;
-  }
-
-  private lease(group: Group, message: Message, member: Member, deadline: number, out: Map<Member, Message[]>): void {
-    // A retried dead letter starts its count again (the retry route's "delivery count reset").
-    const before = message.seq <= group.deliveredBefore && !group.revived.has(message.seq);
-    const made = group.attempts.get(message.seq) ?? (before ? 1 : 0);
-    const attempt = made + 1;
-    if (message.seq > group.delivered) group.delivered = message.seq;
-    group.leases.set(message.seq, { message, member, attempt, deadline });
-    if (message.key !== undefined) group.keys.set(message.key, message.seq);
-    member.inflight++;
-    let batch = out.get(member);
-    if (!batch) {
-      batch = [];
-      out.set(member, batch);
-    }
-    // Built field by field: a spread of the stored message cost twice as much, per delivery.
-    const delivered: Message = {
-      id: message.id,
-      topic: message.topic,
-      seq: message.seq,
-      from: message.from,
-      ts: message.ts,
-      payload: message.payload,
-      group: group.name,
-      attempt,
-    };
-    if (message.key !== undefined) delivered.key = message.key;
-    batch.push(delivered);
-  }
-
-  /** A message whose key is held waits for it; `first` puts it before the others of its key. */
-  private wait(group: Group, message: Message, first: boolean): void {
-    const key = message.key!;
-    let queue = group.waiting.get(key);
-    if (!queue) {
-      queue = [];
-      group.waiting.set(key, queue);
-    }
-    if (first) queue.unshift(message);
-    else queue.push(message);
-    group.waitingCount++;
-  }
-
   // ---- the end of a lease ----------------------------------------------------------------------
 
-  /** Acked or dead-lettered: the mark moves, the key passes to its next message. */
+  /** Acked or dead-lettered: finished in the state, and the hand-out runs again. */
   private finish(group: Group, seq: number, keepKey = false): void {
-    const lease = group.leases.get(seq);
-    const message = lease?.message ?? group.front.get(seq)?.message;
-    if (lease) {
-      group.leases.delete(seq);
-      lease.member.inflight--;
-    }
-    group.front.delete(seq);
-    group.attempts.delete(seq);
-    // A retried dead letter was counted as finished before: only its revival ends.
-    if (!group.revived.delete(seq)) {
-      group.done.add(seq);
-      group.acked = group.done.advance(group.acked);
-    }
-    if (message?.key !== undefined && !keepKey) this.release(group, message.key, seq);
+    group.finish(seq, keepKey);
     this.scheduleDispatch(group);
-  }
-
-  private release(group: Group, key: string, seq: number): void {
-    if (group.keys.get(key) !== seq) return;
-    group.keys.delete(key);
-    const queue = group.waiting.get(key);
-    if (!queue) return;
-    // The next unfinished one (an ack from before a restart may have finished one that waits).
-    while (queue.length > 0) {
-      const next = queue.shift()!;
-      group.waitingCount--;
-      if (this.finished(group, next.seq)) continue;
-      group.front.set(next.seq, { message: next });
-      break;
-    }
-    if (queue.length === 0) group.waiting.delete(key);
   }
 
   /** Not acked in time, or its member went away: handed on, or dead-lettered after the last attempt. */
-  private fail(group: Group, lease: Lease): void {
-    const { message } = lease;
-    if (lease.attempt >= this.config.maxDeliveries) {
-      this.kill(group, message);
-      return;
-    }
-    group.leases.delete(message.seq);
-    lease.member.inflight--;
-    group.attempts.set(message.seq, lease.attempt);
-    group.front.set(message.seq, { message, avoid: lease.member });
-    this.scheduleDispatch(group);
+  private fail(group: Group, lease: Lease<Member>): void {
+    if (group.fail(lease, this.config.maxDeliveries)) this.kill(group, lease.message);
+    else this.scheduleDispatch(group);
   }
 
   /**
@@ -711,7 +451,7 @@ export class Groups {
     this.store.deadLetter(dead, { topic: group.topic, group: group.name, progress: group.progress }).then(
       () => {
         this.metrics.deadLetters.inc();
-        if (message.key !== undefined) this.release(group, message.key, message.seq);
+        if (message.key !== undefined) group.release(message.key, message.seq);
         this.scheduleDispatch(group);
       },
       (err: unknown) => this.log.error({ err, topic: group.topic, group: group.name }, "dead letter failed"),
@@ -720,26 +460,22 @@ export class Groups {
 
   /** One timer per group, at the first lease's deadline. */
   private arm(group: Group): void {
-    const first = group.leases.values().next().value as Lease | undefined;
-    if (!first) {
+    const first = group.firstDeadline();
+    if (first === undefined) {
       clearTimeout(group.timer);
       group.timer = undefined;
       return;
     }
-    if (group.timer !== undefined && group.timerAt <= first.deadline) return;
+    if (group.timer !== undefined && group.timerAt <= first) return;
     clearTimeout(group.timer);
-    group.timerAt = first.deadline;
-    group.timer = setTimeout(this.expire, Math.max(0, first.deadline - performance.now()), group);
+    group.timerAt = first;
+    group.timer = setTimeout(this.expire, Math.max(0, first - performance.now()), group);
     group.timer.unref();
   }
 
   private readonly expire = (group: Group): void => {
     group.timer = undefined;
-    const now = performance.now();
-    for (const lease of group.leases.values()) {
-      if (lease.deadline > now) break;
-      this.fail(group, lease);
-    }
+    for (const lease of group.expired(performance.now())) this.fail(group, lease);
     this.arm(group);
   };
 }
