@@ -27,6 +27,8 @@ for (const durability of ["full", "normal"] as const) {
       setNow(ms: number) {
         now = ms;
       },
+      // Every instance on the same files would give out seqs from its own memory: refused.
+      openAnother: async () => open(),
       async destroy() {
         await store.close();
         fs.rmSync(dataDir, { recursive: true, force: true });
