@@ -139,6 +139,12 @@ export class Hub {
       );
     });
     io.on("connection", (socket) => this.connected(socket));
+    ctx.metrics.watchConnections(() => this.transports());
+  }
+
+  /** Each live connection's transport, for /metrics. */
+  private *transports(): Iterable<string> {
+    for (const session of this.sessions.values()) yield session.socket.conn.transport.name;
   }
 
   /** The live session of a (user, clientId), if any. */
@@ -229,7 +235,6 @@ export class Hub {
 
   private connected(socket: HeraldSocket): void {
     const session = socket.data as Session;
-    this.ctx.metrics.connections.inc();
     // One listener for every event: one per event name cost each idle connection a dozen closures
     // and a listener table (W6, memory per connection). socket.io calls it while it decodes the
     // packet; the handler runs on the next tick, where socket.io runs event listeners. Run at once,
@@ -245,7 +250,6 @@ export class Hub {
         cb(failure(new HeraldError("BAD_REQUEST", `unknown event ${JSON.stringify(event)}`)));
     });
     socket.on("disconnect", () => {
-      this.ctx.metrics.connections.dec();
       process.nextTick(this.closedNext, session);
     });
     startAll(this.ctx, session);

@@ -17,7 +17,6 @@ const PATHS = ["live", "read", "group"] as const;
 
 export class Metrics {
   readonly registry = new client.Registry();
-  readonly connections: client.Gauge;
   readonly publishes: client.Counter<"result">;
   /** Bound children of `publishes` for the hot path, so no label hashing per publish. */
   readonly stored: client.Counter.Internal;
@@ -29,6 +28,7 @@ export class Metrics {
   readonly signalsDropped: client.Counter;
   readonly refusedConnections: client.Counter;
   readonly commitSeconds: client.Histogram;
+  private readonly replayBatches: client.Counter;
   private readonly stage: Record<(typeof STAGES)[number], Latency>;
   private readonly publishDurable: Latency;
   private readonly path: Record<(typeof PATHS)[number], Latency>;
@@ -38,7 +38,6 @@ export class Metrics {
   constructor(store: Store, nodeId: string) {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ node: nodeId });
-    this.connections = new client.Gauge({ name: "herald_connections", help: "Live socket.io connections", registers });
     this.publishes = new client.Counter({
       name: "herald_publishes_total",
       help: "Publishes by result: stored, duplicate, or the error code",
@@ -108,6 +107,19 @@ export class Metrics {
       this.registry,
     );
     this.path = { live: paths.stage("live"), read: paths.stage("read"), group: paths.stage("group") };
+    this.replayBatches = new client.Counter({
+      name: "herald_replay_batches_total",
+      help: "Batches read from the store for a stream or group that was behind (a reconnect, a replay, a full window)",
+      registers,
+    });
+    new client.Gauge({
+      name: "herald_store_bytes",
+      help: "The store's files on disk (the database and its write-ahead log)",
+      registers,
+      async collect() {
+        this.set(await store.diskBytes());
+      },
+    });
     client.collectDefaultMetrics({ register: this.registry, prefix: "herald_process_" });
     store.onCommit((t) => {
       this.commitSeconds.observe((t.durable - t.started) / 1000);
@@ -135,6 +147,7 @@ export class Metrics {
   /** `copies` connections got `batch` in one `messages` emit; `durableAt` for a live batch (performance.now()). */
   delivered(path: (typeof PATHS)[number], batch: Message[], copies: number, durableAt?: number): void {
     this.deliveries.inc(batch.length * copies);
+    if (path === "read") this.replayBatches.inc();
     if (durableAt !== undefined) {
       this.path[path].observe((performance.now() - durableAt) / 1000, batch.length * copies);
       return;
@@ -142,6 +155,25 @@ export class Metrics {
     // A message's ts is its commit's wall-clock time, in ms: enough for a stream that was behind.
     const now = Date.now();
     for (const m of batch) this.path[path].observe(Math.max(0, now - m.ts) / 1000, copies);
+  }
+
+  /** Live connections by transport (websocket, polling), counted from the hub when scraped. */
+  watchConnections(transports: () => Iterable<string>): void {
+    new client.Gauge({
+      name: "herald_connections",
+      help: "Live connections, by transport",
+      labelNames: ["transport"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const counts = new Map<string, number>([
+          ["websocket", 0],
+          ["polling", 0],
+        ]);
+        for (const t of transports()) counts.set(t, (counts.get(t) ?? 0) + 1);
+        for (const [transport, n] of counts) this.set({ transport }, n);
+      },
+    });
   }
 
   /** The consumer groups' backlogs (PROTOCOL.md "Groups"), summed from groups.ts when scraped. */

@@ -1,7 +1,8 @@
 /**
  * The publish path's latency histograms in /metrics (issue 16): each stage counted once per
  * message, each delivery once under the path it took, Prometheus' cumulative bucket shape, and the
- * bucket arithmetic of server/latency.ts.
+ * bucket arithmetic of server/latency.ts; beside them the replay batches, connections by transport
+ * and the store's size.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -60,6 +61,10 @@ describe("latency metrics", () => {
     assert.equal(count("herald_durable_delivered_seconds", { path: "read" }), 25);
     assert.equal(count("herald_durable_delivered_seconds", { path: "group" }), 25);
     assert.equal(metric(text, "herald_deliveries_total"), 75);
+    assert.ok(metric(text, "herald_replay_batches_total") >= 1, "the late reader read from the store");
+    assert.equal(metric(text, "herald_connections", { transport: "websocket" }), 4);
+    assert.equal(metric(text, "herald_connections", { transport: "polling" }), 0);
+    assert.ok(metric(text, "herald_store_bytes") > 4096, "the database and its WAL");
     // `full`: the sync stage is an fdatasync, so it took some time.
     assert.ok(metric(text, "herald_publish_stage_seconds_sum", { stage: "sync" }) > 0);
 

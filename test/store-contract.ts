@@ -130,6 +130,14 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       }
     });
 
+    it("says how many bytes it takes on disk, more once it holds more", async () => {
+      const { store } = await open();
+      const before = await store.diskBytes();
+      const payload = "x".repeat(2000);
+      await Promise.all(Array.from({ length: 200 }, (_, i) => store.append(msg("alice", `b${i}`, "room:b", payload))));
+      assert.ok((await store.diskBytes()) > before + 200 * 2000 * 0.9, "at least the payloads");
+    });
+
     it("dedups per publisher: the same (from, id) returns the first copy, on any topic", async () => {
       const { store } = await open();
       const first = await store.append(msg("alice", "x1", "room:a", "one"));

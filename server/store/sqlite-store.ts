@@ -814,6 +814,14 @@ export class SqliteStore implements Store {
     return this.stmt.readBefore.all(topic, below, before, query.limit).map(toMessage);
   }
 
+  async diskBytes(): Promise<number> {
+    let bytes = 0;
+    for (const file of [this.db.name, `${this.db.name}-wal`]) {
+      bytes += (await fs.promises.stat(file).catch(() => undefined))?.size ?? 0;
+    }
+    return bytes;
+  }
+
   async head(topic: string): Promise<number> {
     return this.durable.get(topic) ?? 0;
   }
