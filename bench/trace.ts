@@ -4,6 +4,7 @@
  * at the start and the end of the measured window and the difference gives each stage's
  * percentiles over the window alone. The same stages an operator sees in `/metrics`.
  */
+import { histogramQuantile as quantile } from "../server/latency.js";
 import { type BenchContext, measureSystem } from "./lib/context.js";
 import { herald, type System, type Target } from "./lib/systems.js";
 import { w2Loads } from "./w2-pubsub.js";
@@ -18,39 +19,6 @@ const SERIES: [string, string][] = [
   ["received → durable", "herald_publish_durable_seconds{"],
   ["durable → delivered (live)", 'herald_durable_delivered_seconds{path="live"'],
 ];
-
-/** Cumulative bucket counts of one series in a /metrics text: [upper bound, count][]. */
-function buckets(text: string, series: string): [number, number][] {
-  const [name, labels] = series.split("{") as [string, string];
-  const out: [number, number][] = [];
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(`${name}_bucket{`) || !line.includes(labels)) continue;
-    const le = /le="([^"]+)"/.exec(line)![1]!;
-    out.push([le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le), Number(line.slice(line.lastIndexOf(" ") + 1))]);
-  }
-  return out;
-}
-
-/** The q-quantile of the observations between two scrapes, interpolated within its bucket (as PromQL's histogram_quantile). */
-export function quantile(before: string, after: string, series: string, q: number): number | undefined {
-  const a = buckets(before, series);
-  const b = buckets(after, series);
-  const delta = b.map(([le, n], i) => [le, n - (a[i]?.[1] ?? 0)] as [number, number]);
-  const total = delta[delta.length - 1]?.[1] ?? 0;
-  if (total === 0) return undefined;
-  const rank = q * total;
-  let lower = 0;
-  let below = 0;
-  for (const [le, n] of delta) {
-    if (n >= rank) {
-      if (!Number.isFinite(le)) return lower;
-      return lower + ((le - lower) * (rank - below)) / Math.max(1, n - below);
-    }
-    lower = le;
-    below = n;
-  }
-  return lower;
-}
 
 const QUANTILES = [0.5, 0.99, 0.999];
 const ms = (s: number | undefined) => (s === undefined ? "-" : (s * 1000).toFixed(s < 0.001 ? 3 : 2));

@@ -320,6 +320,42 @@ describe("cli - stats and dead", () => {
     }
   });
 
+  it("top redraws the live view: rates and latency from /metrics, the busiest topics and groups", async () => {
+    const url = server.url;
+    const worker = await connect(url, { user: "worker", clientId: "tp-w" });
+    const pubber = await connect(url, { user: "shop", clientId: "tp-p" });
+    try {
+      await worker.emitWithAck("subscribe", { topic: "room:tp", group: "tg" });
+      const top = start(["top", "--frames", "2", "--interval", "500", "--url", url, "--user", "admin"]);
+      let running = true;
+      void top.done.then(() => {
+        running = false;
+      });
+      let published = 0;
+      while (running) {
+        published++;
+        await pubber.emitWithAck("publish", { id: `tp-${published}`, topic: "room:tp", payload: published });
+        await sleep(10);
+      }
+      const { code, stdout, stderr } = await top.done;
+      assert.equal(code, 0, stderr);
+      const frames = stdout.split(/^(?=\d+ publishes\/s)/m).filter((f) => f.trim() !== "");
+      assert.equal(frames.length, 2, stdout);
+      const last = frames[1]!;
+      const rate = Number(/^(\d+) publishes\/s/.exec(last)![1]);
+      assert.ok(rate >= 10 && rate <= 150, `publish rate ${rate}`);
+      assert.match(last, /publish to durable p50 \d+\.\d+ ms, p99 \d+\.\d+ ms/);
+      assert.match(last, /\d+ connections/);
+      assert.match(last, /room:tp\s+\d+/);
+      assert.match(last, /tg\s+room:tp\s+\d+/);
+      const usage = await run(["top", "--frames", "0", "--url", url]);
+      assert.equal(usage.code, 2, "--frames must be at least 1");
+    } finally {
+      worker.close();
+      pubber.close();
+    }
+  });
+
   it("dead lists a group's dead letters and --retry hands them back", async () => {
     const url = server.url;
     const worker = await connect(url, { user: "worker", clientId: "dl-w" });

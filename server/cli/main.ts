@@ -1,8 +1,8 @@
 /**
  * The `herald` command (bin/herald.js runs the built copy of this file): `serve`, `backup` (a copy
  * of the store's file, made beside the server), and the client commands `pub`, `sub`, `history`,
- * `request`, `stats` and `dead`, which speak to a server through the SDK (`stats` and `dead --retry`
- * through the HTTP API, which has the admin routes). Errors go to stderr with a non-zero exit: 2
+ * `request`, `stats`, `top` and `dead`, which speak to a server through the SDK (`stats`, `top`
+ * and `dead --retry` through the HTTP API, which has the admin routes). Errors go to stderr with a non-zero exit: 2
  * for a usage error, 1 for a refusal, an unreachable server or a failed backup.
  */
 import { backup } from "./backup.js";
@@ -14,6 +14,7 @@ import { request } from "./request.js";
 import { serve } from "./serve.js";
 import { stats } from "./stats.js";
 import { sub } from "./sub.js";
+import { top } from "./top.js";
 
 const COMMANDS = new Map<string, (args: string[]) => Promise<void>>([
   ["serve", serve],
@@ -23,6 +24,7 @@ const COMMANDS = new Map<string, (args: string[]) => Promise<void>>([
   ["history", history],
   ["request", request],
   ["stats", stats],
+  ["top", top],
   ["dead", dead],
 ]);
 
@@ -40,6 +42,7 @@ Commands:
                       call METHOD on a user's client (the SDK's onRequest) and print the result
   stats               topics with head and rate; subscriptions and groups with lag, oldest
                       unacked message and live members (admins)
+  top                 the same as a live view, with rates and latency from /metrics (admins)
   dead TOPIC GROUP    print a consumer group's dead letters; --retry hands them back
 
 Topics: room:<name>, user:<id> (a user's inbox), broadcast, dead:<topic>:<group> (a group's

@@ -4,7 +4,16 @@
  * whether it is live. The rate is the heads' growth between two reads of `/api/v1/stats` (admins)
  * `--interval` apart.
  */
-import { api, COMMON_HELP, connection, intFlag, oneShotClientId, parse, positionals } from "./options.js";
+import {
+  api,
+  COMMON_HELP,
+  type Connection,
+  connection,
+  intFlag,
+  oneShotClientId,
+  parse,
+  positionals,
+} from "./options.js";
 
 export const STATS_HELP = `Usage: herald stats [options]
 
@@ -18,7 +27,7 @@ Options:
   --json             print the numbers as one JSON object instead
 ${COMMON_HELP}`;
 
-interface Stats {
+export interface Stats {
   now: number;
   node: string;
   connections: number;
@@ -43,13 +52,21 @@ export async function stats(args: string[]): Promise<void> {
   positionals(given, [], STATS_HELP);
   const interval = intFlag(values, "interval", 1) ?? 1000;
   const c = connection(values, oneShotClientId);
-  const first = await api<Stats>(c, "/api/v1/stats");
+  const first = await readStats(c);
   await new Promise((resolve) => setTimeout(resolve, interval));
-  const now = await api<Stats>(c, "/api/v1/stats");
-  const seconds = (now.now - first.now) / 1000;
+  const report = compare(first, await readStats(c));
+  console.log(values.json ? JSON.stringify(report) : render(report));
+}
+
+/** The admin stats route (PROTOCOL.md "HTTP"). */
+export const readStats = (c: Connection): Promise<Stats> => api<Stats>(c, "/api/v1/stats");
+
+/** Two reads of the stats: the rates between them, and the ages at the second. */
+export function compare(first: Stats, now: Stats) {
+  const seconds = Math.max(0.001, (now.now - first.now) / 1000);
   const before = new Map(first.topics.map((t) => [t.topic, t.head]));
   const age = (ts: number | undefined) => (ts === undefined ? undefined : Math.max(0, now.now - ts));
-  const report = {
+  return {
     node: now.node,
     connections: now.connections,
     topics: now.topics.map((t) => ({ ...t, perSecond: round((t.head - (before.get(t.topic) ?? 0)) / seconds) })),
@@ -70,22 +87,23 @@ export async function stats(args: string[]): Promise<void> {
       inflight: g.inflight,
     })),
   };
-  if (values.json) {
-    console.log(JSON.stringify(report));
-    return;
-  }
+}
+
+export type Report = ReturnType<typeof compare>;
+
+/** The report as `herald stats` prints it: a line, then a table each for topics, subscriptions and groups. */
+export function render(report: Report, rows = Number.POSITIVE_INFINITY): string {
   const ms = (v: number | undefined) => (v === undefined ? "-" : v < 1000 ? `${v} ms` : `${round(v / 1000)} s`);
-  console.log(`node ${report.node}, ${report.connections} connections`);
-  console.log(
+  const busiest = <T>(list: T[], by: (x: T) => number) => [...list].sort((a, b) => by(b) - by(a)).slice(0, rows);
+  return [
+    `node ${report.node}, ${report.connections} connections`,
     table(
       ["topic", "head", "msg/s"],
-      report.topics.map((t) => [t.topic, t.head, t.perSecond]),
+      busiest(report.topics, (t) => t.perSecond).map((t) => [t.topic, t.head, t.perSecond]),
     ),
-  );
-  console.log(
     table(
       ["subscription", "client", "lag", "oldest unacked", "live"],
-      report.subscriptions.map((s) => [
+      busiest(report.subscriptions, (s) => s.lag).map((s) => [
         s.topic,
         `${s.user}/${s.clientId}`,
         s.lag,
@@ -93,13 +111,18 @@ export async function stats(args: string[]): Promise<void> {
         s.live ? "yes" : "no",
       ]),
     ),
-  );
-  console.log(
     table(
       ["group", "topic", "backlog", "oldest unacked", "live members", "in flight"],
-      report.groups.map((g) => [g.group, g.topic, g.lag, ms(g.oldestUnackedMs), g.members, g.inflight]),
+      busiest(report.groups, (g) => g.lag).map((g) => [
+        g.group,
+        g.topic,
+        g.lag,
+        ms(g.oldestUnackedMs),
+        g.members,
+        g.inflight,
+      ]),
     ),
-  );
+  ].join("\n");
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;
