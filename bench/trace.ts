@@ -4,7 +4,7 @@
  * at the start and the end of the measured window and the difference gives each stage's
  * percentiles over the window alone. The same stages an operator sees in `/metrics`.
  */
-import { histogramQuantile as quantile } from "../server/latency.js";
+import { histogramQuantile as quantile } from "../shared/metrics-text.js";
 import { type BenchContext, measureSystem } from "./lib/context.js";
 import { herald, type System, type Target } from "./lib/systems.js";
 import { w2Loads } from "./w2-pubsub.js";

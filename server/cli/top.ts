@@ -4,7 +4,7 @@
  * to durable p50 and p99, connections and the event loop's lag. The busiest topics,
  * subscriptions and groups come first, as many as the terminal has room for.
  */
-import { histogramQuantile, metricSum } from "../latency.js";
+import { histogramQuantile, metricSum } from "../../shared/metrics-text.js";
 import { COMMON_HELP, type Connection, connection, intFlag, oneShotClientId, parse, positionals } from "./options.js";
 import { compare, readStats, render } from "./stats.js";
 

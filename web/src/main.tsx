@@ -1,10 +1,12 @@
 /**
  * The entry: who is signing in (`?user=` in dev auth, `?token=` in jwt auth, or the sign-in form),
- * this tab's clientId, then one Chat for the tab, given to the components through ChatContext.
+ * then at `/admin` the operator's page, and elsewhere this tab's clientId and one Chat for the tab,
+ * given to the components through ChatContext.
  */
 import { StrictMode, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./App.js";
+import { AdminPage } from "./admin/AdminPage.js";
 import { Chat } from "./chat.js";
 import { ChatContext } from "./hooks.js";
 import { SignIn } from "./SignIn.js";
@@ -15,8 +17,10 @@ function Root() {
   const [identity, setIdentity] = useState<Identity | undefined>(readIdentity);
   const [chat, setChat] = useState<Chat | undefined>();
 
+  const admin = location.pathname === "/admin" || location.pathname.startsWith("/admin/");
+
   useEffect(() => {
-    if (!identity) return;
+    if (!identity || admin) return;
     let cancelled = false;
     let created: Chat | undefined;
     void claimClientId().then((clientId) => {
@@ -31,7 +35,7 @@ function Root() {
       void created?.close();
       setChat(undefined);
     };
-  }, [identity]);
+  }, [identity, admin]);
 
   if (!identity) {
     return (
@@ -43,6 +47,11 @@ function Root() {
       />
     );
   }
+  const leave = () => {
+    signOut();
+    setIdentity(undefined);
+  };
+  if (admin) return <AdminPage identity={identity} onSignOut={leave} />;
   if (!chat) {
     return (
       <div className="splash" aria-busy="true">
@@ -52,12 +61,7 @@ function Root() {
   }
   return (
     <ChatContext.Provider value={chat}>
-      <App
-        onSignOut={() => {
-          signOut();
-          setIdentity(undefined);
-        }}
-      />
+      <App onSignOut={leave} />
     </ChatContext.Provider>
   );
 }
