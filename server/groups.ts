@@ -11,7 +11,7 @@
  * timer per group is armed at the first deadline.
  */
 import { HeraldError } from "../shared/errors.js";
-import type { Message } from "../shared/protocol.js";
+import type { Message, StatsOk } from "../shared/protocol.js";
 import { deadTopic } from "../shared/topics.js";
 import type { Config } from "./config.js";
 import type { Fanout } from "./fanout.js";
@@ -42,16 +42,8 @@ export class Group extends GroupState<Member> {
   timerAt = 0;
 }
 
-export interface GroupStats {
-  topic: string;
-  group: string;
-  acked: number;
-  head: number;
-  /** The backlog: messages above `acked` not finished. */
-  lag: number;
-  members: number;
-  inflight: number;
-}
+/** A group as the stats route shows it, less what the route reads from the store. */
+export type GroupStats = Omit<StatsOk["groups"][number], "oldestUnackedTs">;
 
 export class Groups {
   private readonly byTopic = new Map<string, Map<string, Group>>();

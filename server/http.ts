@@ -10,6 +10,7 @@ import helmet from "@fastify/helmet";
 import fastifyStatic from "@fastify/static";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ERRORS, HeraldError } from "../shared/errors.js";
+import type { StatsOk } from "../shared/protocol.js";
 import { groupNameSchema, historyQuerySchema, httpPublishSchema, retryBodySchema } from "../shared/schemas.js";
 import type { Authenticator } from "./auth.js";
 import { type Caller, topicOf } from "./caller.js";
@@ -157,7 +158,7 @@ export async function registerHttp(
     return history(ctx, who, args);
   });
 
-  app.get("/api/v1/stats", async (req) => {
+  app.get("/api/v1/stats", async (req): Promise<StatsOk> => {
     const who = await caller(req);
     if (!who.admin) throw new HeraldError("FORBIDDEN", "stats are for admins");
     const stats = await ctx.store.stats();

@@ -41,6 +41,37 @@ export interface Message {
 export type Reply<T> = ({ ok: true } & T) | { ok: false; error: Err };
 export type Ack<T> = (reply: Reply<T>) => void;
 
+/** `GET /api/v1/stats` (admins; PROTOCOL.md "HTTP"): read by `herald stats`, `herald top` and `/admin`. */
+export interface StatsOk {
+  node: string;
+  /** The server's clock (ms since epoch): ages are measured against it. */
+  now: number;
+  connections: number;
+  topics: { topic: string; head: number }[];
+  subscriptions: {
+    user: string;
+    clientId: string;
+    topic: string;
+    acked: number;
+    head: number;
+    lag: number;
+    /** With a lag: the `ts` of the oldest message not acked, unless retention removed it. */
+    oldestUnackedTs?: number;
+    live: boolean;
+  }[];
+  groups: {
+    topic: string;
+    group: string;
+    acked: number;
+    head: number;
+    /** The backlog: messages above `acked` not finished. */
+    lag: number;
+    members: number;
+    inflight: number;
+    oldestUnackedTs?: number;
+  }[];
+}
+
 export interface PublishOk {
   seq: number;
   ts: number;

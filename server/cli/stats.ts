@@ -4,6 +4,7 @@
  * whether it is live. The rate is the heads' growth between two reads of `/api/v1/stats` (admins)
  * `--interval` apart.
  */
+import type { StatsOk } from "../../shared/protocol.js";
 import {
   api,
   COMMON_HELP,
@@ -27,21 +28,7 @@ Options:
   --json             print the numbers as one JSON object instead
 ${COMMON_HELP}`;
 
-export interface Stats {
-  now: number;
-  node: string;
-  connections: number;
-  topics: { topic: string; head: number }[];
-  subscriptions: {
-    user: string;
-    clientId: string;
-    topic: string;
-    lag: number;
-    oldestUnackedTs?: number;
-    live: boolean;
-  }[];
-  groups: { topic: string; group: string; lag: number; members: number; inflight: number; oldestUnackedTs?: number }[];
-}
+export type Stats = StatsOk;
 
 export async function stats(args: string[]): Promise<void> {
   const { values, positionals: given } = parse(args, { interval: { type: "string" }, json: { type: "boolean" } });

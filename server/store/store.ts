@@ -25,7 +25,7 @@
  *
  * Next on the path: fanout.ts.
  */
-import type { Message } from "../../shared/protocol.js";
+import type { Message, StatsOk } from "../../shared/protocol.js";
 
 /** A message as publish.ts hands it over: validated, authorised, its payload already serialised. */
 export interface NewMessage {
@@ -133,18 +133,10 @@ export interface SweepResult {
   endedGroups: { topic: string; group: string }[];
 }
 
+/** What the stats route (shared/protocol.ts StatsOk) reads from the store: all but who is live. */
 export interface StoreStats {
-  topics: { topic: string; head: number }[];
-  subscriptions: {
-    user: string;
-    clientId: string;
-    topic: string;
-    acked: number;
-    head: number;
-    lag: number;
-    /** With a lag: the `ts` of the oldest message not acked, unless retention removed it. */
-    oldestUnackedTs?: number;
-  }[];
+  topics: StatsOk["topics"];
+  subscriptions: Omit<StatsOk["subscriptions"][number], "live">[];
 }
 
 export interface Store {

@@ -5,36 +5,11 @@
  * Dead letters are the history of `dead:<topic>:<group>`; a retry is the admin route.
  */
 import { histogramQuantile, metricSum } from "../../../shared/metrics-text.js";
-import type { Message } from "../../../shared/protocol.js";
+import type { Message, StatsOk } from "../../../shared/protocol.js";
 import { deadTopic } from "../../../shared/topics.js";
 import type { Identity } from "../session.js";
 
-/** `GET /api/v1/stats` (PROTOCOL.md "HTTP"). */
-export interface Stats {
-  now: number;
-  node: string;
-  connections: number;
-  topics: { topic: string; head: number }[];
-  subscriptions: {
-    user: string;
-    clientId: string;
-    topic: string;
-    acked: number;
-    lag: number;
-    oldestUnackedTs?: number;
-    live: boolean;
-  }[];
-  groups: {
-    topic: string;
-    group: string;
-    acked: number;
-    head: number;
-    lag: number;
-    members: number;
-    inflight: number;
-    oldestUnackedTs?: number;
-  }[];
-}
+export type Stats = StatsOk;
 
 /** One point of the charts, from two scrapes of /metrics `seconds` apart. */
 export interface Point {
