@@ -23,6 +23,7 @@ import { TokenBucket } from "./ratelimit.js";
 
 /** Requests one connection may have waiting for their answers before it is closed. */
 const MAX_PIPELINED = 16;
+const PUBLISH_ROUTE = "/api/v1/publish";
 
 const digest = (text: string): Buffer => crypto.createHash("sha256").update(text).digest();
 
@@ -89,6 +90,8 @@ export async function registerHttp(
           : { code: "BAD_REQUEST", message: fst.message ?? "bad request" };
     }
     if (error.code === "INTERNAL") ctx.log.error({ err, url: req.url }, "request failed");
+    // A refused publish counts by its code, as over a socket (hub.ts answer).
+    if (req.routeOptions.url === PUBLISH_ROUTE) ctx.metrics.publishes.inc({ result: error.code });
     if (error.retryAfterMs !== undefined) reply.header("retry-after", Math.ceil(error.retryAfterMs / 1000));
     reply.status(ERRORS[error.code].status).send({ error });
   });
@@ -143,7 +146,7 @@ export async function registerHttp(
 
   app.get("/healthz", async () => ({ ok: true }));
 
-  app.post("/api/v1/publish", async (req) => {
+  app.post(PUBLISH_ROUTE, async (req) => {
     const who = await caller(req);
     return publish(ctx, who, parse(httpPublishSchema, req.body));
   });

@@ -83,6 +83,9 @@ describe("http: dev mode", () => {
   });
 
   it("POST /api/v1/publish: 400, 401, 403 and 413 as the error table says", async () => {
+    const refused = async (code: string) =>
+      metric(await (await fetch(`${server.url}/metrics`)).text(), "herald_publishes_total", { result: code });
+    const before = await Promise.all(["INVALID_TOPIC", "FORBIDDEN", "PAYLOAD_TOO_LARGE"].map(refused));
     failed(await publish({ id: "x", topic: "room:h2", payload: 1 }, null), 401, "UNAUTHORIZED");
     failed(await publish({ id: "x", topic: "room:h2", payload: 1 }, "bad user"), 400, "BAD_REQUEST");
     failed(await publish({ topic: "room:h2", payload: 1 }), 400, "BAD_REQUEST");
@@ -118,6 +121,12 @@ describe("http: dev mode", () => {
     const res = await http(url, { method: "POST", user: "alice", body: withSpace });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal((await ok(call(alice, "history", { topic: "room:h2" }))).head, 1, "only the good one was stored");
+    // Counted in /metrics by code, as a refused socket publish is: one each here, two 413s.
+    const after = await Promise.all(["INVALID_TOPIC", "FORBIDDEN", "PAYLOAD_TOO_LARGE"].map(refused));
+    assert.deepEqual(
+      after.map((n, i) => n - before[i]!),
+      [1, 1, 2],
+    );
   });
 
   it("POST /api/v1/publish: 429 with Retry-After in whole seconds, one bucket per user", async () => {
