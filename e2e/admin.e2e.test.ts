@@ -4,9 +4,11 @@
  * them back, and a user who is not an admin is refused (the page and its HTTP routes).
  */
 import assert from "node:assert/strict";
+import os from "node:os";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Browser, Locator, Page } from "playwright-core";
-import { connect, type RawSocket, type TestServer } from "../test/helpers.js";
+import { connect, type RawSocket, ROOT, type TestServer } from "../test/helpers.js";
 import { eventually, launchBrowser, startChatServer } from "./fixtures.js";
 
 let server: TestServer;
@@ -105,6 +107,32 @@ describe("the operator's page", () => {
     const status = await text(panel.getByRole("status"));
     const handed = Number(/(\d+) dead letters? handed back to billing/.exec(status)?.[1]);
     assert.ok(handed >= 1, status);
+    await page.context().close();
+  });
+
+  it("takes the README's screenshot (docs/admin-screenshot.png with HERALD_UPDATE_SCREENSHOT=1)", async () => {
+    const page = await openAdmin("boss");
+    await eventually(
+      async () => Number(await page.getByTestId("chart-rates").getAttribute("data-points")) >= 8,
+      20000,
+      "eight chart points",
+    );
+    await page
+      .getByTestId("groups")
+      .locator("tbody tr", { hasText: "billing" })
+      .getByRole("button", { name: "Dead letters" })
+      .click();
+    await eventually(
+      async () => (await page.getByTestId("dead-letters").locator("tbody tr").count()) > 0,
+      15000,
+      "dead letters",
+    );
+    await page.setViewportSize({ width: 1300, height: 860 });
+    // The README's picture is refreshed on request only, so that a test run leaves the tree clean.
+    const file = process.env.HERALD_UPDATE_SCREENSHOT
+      ? path.join(ROOT, "docs/admin-screenshot.png")
+      : path.join(os.tmpdir(), "herald-admin-screenshot.png");
+    await page.screenshot({ path: file });
     await page.context().close();
   });
 
