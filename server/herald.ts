@@ -20,6 +20,7 @@ import { OriginPolicy } from "./origin.js";
 import { Presence } from "./presence.js";
 import { Requests } from "./requests.js";
 import { Retention } from "./retention.js";
+import { terminator } from "./send-buffer.js";
 import { SqliteStore } from "./store/sqlite-store.js";
 import { Transactions } from "./transactions.js";
 
@@ -35,6 +36,8 @@ export interface Herald {
 
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 15_000;
+/** How long a stop waits for connections to finish their closing handshake. */
+const CLOSE_GRACE_MS = 1000;
 
 function clientErrorMessage(err: Error): string {
   switch ((err as { code?: string }).code) {
@@ -158,8 +161,15 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
       app.server.close(); // no new connections
       hub.stop(); // no new events: what is in flight finishes below
       await store.close(); // everything queued is committed, flushed and answered
+      // A client that does not read answers the WebSocket closing handshake only when ws gives up
+      // on it, after 30 s, and the stop would wait that long (or be cut by main.ts at 5 s): what is
+      // still open after a grace is dropped without the handshake. Taken before the disconnect,
+      // which takes the connections out of engine.io's list at once.
+      const terminate = terminator(io);
       io.disconnectSockets(true);
+      const cut = setTimeout(terminate, CLOSE_GRACE_MS);
       await new Promise<void>((resolve) => io.close(() => resolve()));
+      clearTimeout(cut);
       await app.close();
     })();
     return closing;

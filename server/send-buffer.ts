@@ -70,3 +70,18 @@ export class SendBuffer {
     if (this.conn.transport.name === "websocket") this.conn.transport.socket?.resume?.();
   }
 }
+
+/**
+ * What drops every WebSocket connection open now, at once and without a closing handshake
+ * (herald.ts close). engine.io keeps its connections in `clients`, protected in its types, stable
+ * from 4 to 6.
+ */
+export function terminator(io: { engine: object }): () => void {
+  const { clients } = io.engine as { clients?: Record<string, EngineConnection> };
+  const sockets = Object.values(clients ?? {}).flatMap((c) =>
+    c.transport.name === "websocket" ? [c.transport.socket] : [],
+  );
+  return () => {
+    for (const socket of sockets) socket?.terminate?.();
+  };
+}

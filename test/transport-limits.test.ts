@@ -191,6 +191,27 @@ describe("transport limits", { concurrency: true }, () => {
     }
   });
 
+  it("stops within seconds while a connection does not read (no wait for its closing handshake)", {
+    timeout: 20_000,
+  }, async () => {
+    const server = await startServer({ rateLimit: 1_000_000 });
+    const reader = await connect(server.url, { user: "alice", clientId: "deaf" });
+    const publisher = await connect(server.url, { user: "bob" });
+    try {
+      await sub(reader, "room:deaf");
+      tcpOf(reader).pause();
+      // It reads nothing more, so neither what is sent to it nor the server's closing frame.
+      await fill(publisher, "room:deaf", 50);
+      const since = performance.now();
+      // Before the fix the stop waited for ws' 30 s close timeout on this connection.
+      await within(server.close(), 5000, "the stop");
+      assert.ok(performance.now() - since < 5000);
+    } finally {
+      reader.close();
+      publisher.close();
+    }
+  });
+
   it("closes a request whose headers or body come too slowly (10 s, 15 s)", { timeout: 25_000 }, async () => {
     const server = await startServer();
     let drip: NodeJS.Timeout | undefined;
