@@ -70,14 +70,22 @@ async function groupCell(page: Page, group: string, column: number): Promise<str
   return text(page.getByTestId("groups").locator("tbody tr", { hasText: group }).locator("td").nth(column));
 }
 
+/** Waits until the rates chart has drawn `n` points (one a second). */
+async function chartPoints(page: Page, n: number, ms: number): Promise<void> {
+  const points = async () => Number(await page.getByTestId("chart-rates").getAttribute("data-points"));
+  await eventually(async () => (await points()) >= n, ms, `${n} chart points`);
+}
+
+/** Opens a group's dead letters from its row in the groups table. */
+async function openDeadLetters(page: Page, group: string): Promise<void> {
+  const row = page.getByTestId("groups").locator("tbody tr", { hasText: group });
+  await row.getByRole("button", { name: "Dead letters" }).click();
+}
+
 describe("the operator's page", () => {
   it("draws live charts of the traffic, and a group's growing backlog", async () => {
     const page = await openAdmin("boss");
-    await eventually(
-      async () => Number(await page.getByTestId("chart-rates").getAttribute("data-points")) >= 3,
-      15000,
-      "three chart points",
-    );
+    await chartPoints(page, 3, 15000);
     for (const chart of ["chart-rates", "chart-latency", "chart-connections", "chart-lag"]) {
       assert.equal(await page.getByTestId(chart).locator("canvas").count(), 1, chart);
     }
@@ -95,11 +103,7 @@ describe("the operator's page", () => {
 
   it("lists a group's dead letters with their payloads, and Retry hands them back", async () => {
     const page = await openAdmin("boss");
-    await page
-      .getByTestId("groups")
-      .locator("tbody tr", { hasText: "billing" })
-      .getByRole("button", { name: "Dead letters" })
-      .click();
+    await openDeadLetters(page, "billing");
     const panel = page.getByTestId("dead-letters");
     await eventually(async () => (await panel.locator("tbody tr").count()) > 0, 15000, "dead letters");
     assert.match(await text(panel.locator("tbody tr").first()), /\{"order":\d+\}/);
@@ -112,16 +116,8 @@ describe("the operator's page", () => {
 
   it("takes the README's screenshot (docs/admin-screenshot.png with HERALD_UPDATE_SCREENSHOT=1)", async () => {
     const page = await openAdmin("boss");
-    await eventually(
-      async () => Number(await page.getByTestId("chart-rates").getAttribute("data-points")) >= 8,
-      20000,
-      "eight chart points",
-    );
-    await page
-      .getByTestId("groups")
-      .locator("tbody tr", { hasText: "billing" })
-      .getByRole("button", { name: "Dead letters" })
-      .click();
+    await chartPoints(page, 8, 20000);
+    await openDeadLetters(page, "billing");
     await eventually(
       async () => (await page.getByTestId("dead-letters").locator("tbody tr").count()) > 0,
       15000,

@@ -2,12 +2,32 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { HeraldClient, HeraldError } from "../shared/client/index.js";
 import type { Message } from "../shared/protocol.js";
-import { type CliRun, connect, sleep, startCli, startServer, type TestServer } from "./helpers.js";
+import { type CliRun, connect, type RawSocket, sleep, startCli, startServer, type TestServer } from "./helpers.js";
 
 /** With the CLI's own defaults unset, so that each test says what it uses. */
 const NO_DEFAULTS = { HERALD_URL: "", HERALD_USER: "", HERALD_TOKEN: "" };
 const start = (args: string[]) => startCli(args, NO_DEFAULTS);
 const run = (args: string[]): Promise<CliRun> => start(args).done;
+
+/** Publishes to `topic` every `everyMs` until `done` settles (a command measuring rates); the count. */
+async function publishUntil(
+  done: Promise<unknown>,
+  socket: RawSocket,
+  topic: string,
+  everyMs: number,
+): Promise<number> {
+  let running = true;
+  void done.then(() => {
+    running = false;
+  });
+  let published = 0;
+  while (running) {
+    published++;
+    await socket.emitWithAck("publish", { id: `${topic.replace(":", "-")}-${published}`, topic, payload: published });
+    await sleep(everyMs);
+  }
+  return published;
+}
 
 async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 10000): Promise<void> {
   const until = Date.now() + ms;
@@ -283,16 +303,7 @@ describe("cli - stats and dead", () => {
       await worker.emitWithAck("subscribe", { topic: "room:st", group: "g" });
       // Publishing about 50 a second all the while the command measures (it takes a moment to start).
       const stats = start(["stats", "--json", "--interval", "1000", "--url", url, "--user", "admin"]);
-      let running = true;
-      void stats.done.then(() => {
-        running = false;
-      });
-      let published = 0;
-      while (running) {
-        published++;
-        await pubber.emitWithAck("publish", { id: `st-${published}`, topic: "room:st", payload: published });
-        await sleep(20);
-      }
+      const published = await publishUntil(stats.done, pubber, "room:st", 20);
       const { code, stdout, stderr } = await stats.done;
       assert.equal(code, 0, stderr);
       const report = JSON.parse(stdout) as {
@@ -327,16 +338,7 @@ describe("cli - stats and dead", () => {
     try {
       await worker.emitWithAck("subscribe", { topic: "room:tp", group: "tg" });
       const top = start(["top", "--frames", "2", "--interval", "500", "--url", url, "--user", "admin"]);
-      let running = true;
-      void top.done.then(() => {
-        running = false;
-      });
-      let published = 0;
-      while (running) {
-        published++;
-        await pubber.emitWithAck("publish", { id: `tp-${published}`, topic: "room:tp", payload: published });
-        await sleep(10);
-      }
+      await publishUntil(top.done, pubber, "room:tp", 10);
       const { code, stdout, stderr } = await top.done;
       assert.equal(code, 0, stderr);
       const frames = stdout.split(/^(?=\d+ publishes\/s)/m).filter((f) => f.trim() !== "");
