@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import pg from "pg";
 import { io, type Socket } from "socket.io-client";
 import { type Config, loadConfig } from "../server/config.js";
 import { createHerald, type Herald, type HeraldOptions } from "../server/herald.js";
@@ -18,6 +19,35 @@ export const ROOT = path.resolve(import.meta.dirname, "..");
 
 export function tempDir(prefix = "herald-test-"): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** The PostgreSQL of this machine and of CI (DEVELOPERS.md): trust auth, database `test`. */
+export const TEST_DATABASE_URL = process.env.HERALD_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+/**
+ * A fresh schema for one test: `url` puts Herald's tables in it (the connection's search_path),
+ * `drop` removes it with everything in it.
+ */
+export async function pgSchema(): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+  const name = `herald_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await admin.connect().catch((err: Error) => {
+    throw new Error(`PostgreSQL is needed at ${TEST_DATABASE_URL} for this test: ${err.message}`);
+  });
+  await admin.query(`CREATE SCHEMA ${name}`);
+  await admin.end();
+  const url = new URL(TEST_DATABASE_URL);
+  url.searchParams.set("options", `-c search_path=${name}`);
+  return {
+    name,
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await c.connect();
+      await c.query(`DROP SCHEMA ${name} CASCADE`);
+      await c.end();
+    },
+  };
 }
 
 export interface TestServer {

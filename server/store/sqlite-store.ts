@@ -1,8 +1,8 @@
 /**
  * The embedded store: SQLite through better-sqlite3, in WAL mode.
  *
- * Group commit: every write is queued and the queue is committed as one transaction, so publishes
- * that arrive together share one commit. better-sqlite3 is synchronous, and an fsync inside COMMIT
+ * Group commit (write-queue.ts): every write is queued and the queue is committed as one
+ * transaction, so publishes that arrive together share one commit. better-sqlite3 is synchronous, and an fsync inside COMMIT
  * would stop the event loop for as long as the disk takes (0.15 ms here, 2-10 ms on a cloud
  * volume). So SQLite runs with synchronous=NORMAL (a commit only writes the WAL into the page
  * cache) and `full` durability is an fdatasync of the WAL file in libuv's thread pool, after which
@@ -41,6 +41,7 @@ import type {
   SweepLimits,
   SweepResult,
 } from "./store.js";
+import { type Fresh, type Batch as QueuedBatch, type Write as QueuedWrite, WriteQueue } from "./write-queue.js";
 
 export interface SqliteStoreOptions {
   dataDir: string;
@@ -62,24 +63,9 @@ interface MessageRow {
   payload: string | null;
 }
 
-/** A queued write: it runs inside the next batch transaction and resolves after that batch is durable. */
-type Write =
-  | {
-      kind: "append";
-      message: NewMessage;
-      /** When it was queued, unless the message says when it was received. */
-      at?: number;
-      result?: AppendResult;
-      resolve: (r: AppendResult) => void;
-      reject: (e: unknown) => void;
-    }
-  | { kind: "op"; run: () => unknown; result?: unknown; resolve: (r: unknown) => void; reject: (e: unknown) => void };
-
-/** A message stored by a batch, with its payload's size for the in-memory budget. */
-interface Fresh {
-  message: Message;
-  bytes: number;
-}
+/** An op runs inside the batch's transaction, synchronously (better-sqlite3). */
+type Op = () => unknown;
+type Write = QueuedWrite<Op>;
 
 /** What a write that would pass HERALD_MAX_SUBSCRIPTIONS returns instead of failing its whole transaction. */
 const OVER_QUOTA = Symbol("over quota");
@@ -91,22 +77,14 @@ function refuseOverQuota<T>(result: T | typeof OVER_QUOTA, quota: number | undef
   return result;
 }
 
-/** A committed batch waiting to be durable. */
-interface Batch {
-  /** When its commit began and ended, for the latency metrics. */
-  started: number;
-  committed: number;
-  writes: Write[];
-  messages: Fresh[];
+/** A committed batch waiting to be durable, with the heads it moved. */
+interface Batch extends QueuedBatch<Op> {
   heads: Map<string, number>;
 }
 
 /** fdatasyncs under way at most, and how old the first must be before a second starts (maySync). */
 const MAX_SYNCS = 2;
 const SECOND_SYNC_AFTER_MS = 1;
-
-/** How long an ack without a callback may wait in memory before its cursor is written. */
-const LAZY_CURSOR_MS = 100;
 
 /**
  * The WAL size past which the writer holds a commit until the checkpointer has caught up, so that
@@ -141,26 +119,13 @@ export class SqliteStore implements Store {
   /** The newest durable messages, so that streams a little behind are fed from memory. */
   private readonly recent = new RecentMessages();
 
-  private queue: Write[] = [];
-  /** Cursors of acks that asked for no reply, written by the next `writeLazy`. */
-  private readonly lazyCursors = new Map<string, { user: string; clientId: string; topic: string; seq: number }>();
-  /**
-   * Groups whose progress changed, written by the next `writeLazy`: once per commit at most. Keyed
-   * by the group's progress source, which is one per group: no key is built per ack.
-   */
-  private readonly dirtyGroups = new Map<ProgressSource, { topic: string; group: string }>();
-  private lazyTimer: NodeJS.Timeout | undefined;
-  private flushScheduled = false;
+  private readonly queue: WriteQueue<Op>;
   /** fdatasyncs under way, and committed batches not yet answered, oldest first. */
   private syncs = 0;
   private lastSyncStart = 0;
   private unsynced: Batch[] = [];
   private failed: Error | undefined;
   private closed = false;
-  private idleWaiters: (() => void)[] = [];
-
-  private readonly durableListeners: ((messages: Message[], durableAt: number) => void)[] = [];
-  private readonly commitListeners: ((timing: CommitTiming) => void)[] = [];
 
   private readonly stmt: ReturnType<SqliteStore["statements"]>;
   /** Runs a batch of writes as one transaction (built once: better-sqlite3 wraps it per call otherwise). */
@@ -180,6 +145,15 @@ export class SqliteStore implements Store {
     this.log = options.onError;
     this.checkpointer = new Checkpointer(this.db.name, options.onError ?? (() => {}));
     this.stmt = this.statements();
+    this.queue = new WriteQueue<Op>(
+      {
+        mayCommit: () => !this.walHeld && this.maySync(),
+        commit: (writes) => this.flush(writes),
+        busy: () => this.syncs > 0 || this.walHeld,
+      },
+      () => this.writeLazy(),
+      this.recent,
+    );
     this.commit = this.db.transaction((writes: Write[], messages: Fresh[], touched: Map<string, number>) => {
       for (const w of writes) {
         if (w.kind === "append") w.result = this.applyAppend(w.message, messages, touched);
@@ -315,49 +289,19 @@ export class SqliteStore implements Store {
   // ---- writes -------------------------------------------------------------------------------
 
   append(message: NewMessage): Promise<AppendResult> {
-    return new Promise((resolve, reject) => {
-      this.enqueue({ kind: "append", message, resolve, reject });
-    });
+    return this.queue.append(message);
   }
 
   private write<T>(run: () => T): Promise<T> {
-    return new Promise((resolve, reject) => {
-      this.enqueue({ kind: "op", run, resolve: resolve as (r: unknown) => void, reject });
-    });
-  }
-
-  private enqueue(write: Write): void {
-    if (this.failed || this.closed) {
-      write.reject(new HeraldError("INTERNAL", "the store is not available", { cause: this.failed }));
-      return;
-    }
-    if (write.kind === "append" && write.message.receivedAt === undefined) write.at = performance.now();
-    this.queue.push(write);
-    // While the fdatasyncs allowed are under way, writes wait: the next completion commits them (sync).
-    if (this.syncs < MAX_SYNCS) this.scheduleFlush();
+    return this.queue.write(run);
   }
 
   /**
-   * A commit at the end of this event-loop turn (setImmediate runs after the turn's I/O): every
-   * write that the turn's socket reads bring joins it.
+   * Commits a batch as one transaction, then makes it durable. In `full` mode that is one
+   * transaction per fdatasync: what arrives while the disk flushes is committed together when it
+   * is done (or when maySync lets a second fdatasync start).
    */
-  private scheduleFlush(): void {
-    if (this.flushScheduled || this.walHeld || this.queue.length === 0) return;
-    this.flushScheduled = true;
-    setImmediate(this.flush);
-  }
-
-  /**
-   * Commits everything queued as one transaction, then makes it durable. In `full` mode that is
-   * one transaction per fdatasync: what arrives while the disk flushes is committed together when
-   * it is done (or when maySync lets a second fdatasync start), so a slow disk makes batches
-   * bigger rather than commits more frequent.
-   */
-  private readonly flush = (): void => {
-    this.flushScheduled = false;
-    const writes = this.queue;
-    if (writes.length === 0 || this.walHeld || !this.maySync()) return;
-    this.queue = [];
+  private flush(writes: Write[]): void {
     const started = performance.now();
     const messages: Fresh[] = [];
     const touched = new Map<string, number>();
@@ -367,16 +311,14 @@ export class SqliteStore implements Store {
       // The transaction rolled back: forget the seqs it assigned (and floors a sweep raised) and
       // fail every write in it.
       for (const topic of [...this.heads.keys()]) this.loadHead(topic);
-      const err = new HeraldError("INTERNAL", "storage failure", { cause });
-      for (const w of writes) w.reject(err);
-      this.settleIdle();
+      this.queue.reject(writes, "storage failure", cause);
       return;
     }
     const batch: Batch = { started, committed: performance.now(), writes, messages, heads: touched };
     this.boundWal();
     if (this.durability === "full") this.sync(batch);
     else this.settle(batch);
-  };
+  }
 
   private applyAppend(m: NewMessage, out: Fresh[], touched: Map<string, number>): AppendResult {
     let h = this.heads.get(m.topic);
@@ -421,8 +363,8 @@ export class SqliteStore implements Store {
         // stays bounded and nothing waits for an answer that will not come.
         this.db.pragma("wal_checkpoint(TRUNCATE)");
       } else if (!caughtUp) this.log?.("the WAL checkpoint did not catch up; the WAL may grow");
-      this.flush();
-      this.settleIdle();
+      this.queue.flush();
+      this.queue.settleIdle();
     });
   }
 
@@ -450,10 +392,9 @@ export class SqliteStore implements Store {
       if (err) {
         // Like PostgreSQL after a failed fsync, do not pretend: nothing more is accepted.
         this.failed = err;
-        const e = new HeraldError("INTERNAL", "storage failure: fdatasync failed", { cause: err });
-        for (const b of this.unsynced.splice(0)) for (const w of b.writes) w.reject(e);
-        for (const w of this.queue.splice(0)) w.reject(e);
-        this.settleIdle();
+        const reason = "storage failure: fdatasync failed";
+        for (const b of this.unsynced.splice(0)) this.queue.reject(b.writes, reason, err);
+        this.queue.fail(reason, err);
         return;
       }
       const covered = this.unsynced.indexOf(batch) + 1;
@@ -462,48 +403,14 @@ export class SqliteStore implements Store {
       // What waited for this fdatasync is committed at the end of the turn, with what the turn's
       // socket reads add. Committed at once, before the answers, the commits were smaller: W2
       // delivered 4% less, W4's p99 and W8's history p99 were a little longer, W1 the same.
-      this.scheduleFlush();
-      this.settleIdle();
+      this.queue.schedule();
+      this.queue.settleIdle();
     });
   }
 
   private settle(batch: Batch): void {
     for (const [topic, head] of batch.heads) this.durable.set(topic, head);
-    for (const w of batch.writes) (w.resolve as (r: unknown) => void)(w.result);
-    // One run per topic, however the commit interleaved them: each listener fans a topic out once.
-    const fresh = new Map<string, Message[]>();
-    for (const { message, bytes } of batch.messages) {
-      const run = fresh.get(message.topic);
-      if (run) run.push(message);
-      else fresh.set(message.topic, [message]);
-      this.recent.add(message, bytes);
-    }
-    const durable = performance.now();
-    if (this.commitListeners.length > 0) {
-      const arrived: number[] = [];
-      for (const w of batch.writes) if (w.kind === "append") arrived.push(w.message.receivedAt ?? w.at!);
-      const timing = {
-        writes: batch.writes.length,
-        arrived,
-        started: batch.started,
-        committed: batch.committed,
-        durable,
-      };
-      for (const l of this.commitListeners) l(timing);
-    }
-    // Fan out after the replies: the resolved writes' continuations are queued first.
-    if (fresh.size > 0) queueMicrotask(() => this.emitDurable(fresh, durable));
-    this.settleIdle();
-  }
-
-  private emitDurable(runs: Map<string, Message[]>, durableAt: number): void {
-    for (const run of runs.values()) for (const l of this.durableListeners) l(run, durableAt);
-  }
-
-  private settleIdle(): void {
-    if (this.queue.length === 0 && this.syncs === 0 && !this.flushScheduled && !this.walHeld) {
-      for (const w of this.idleWaiters.splice(0)) w();
-    }
+    this.queue.settle(batch);
   }
 
   touchClient(client: ClientKey, now: number): Promise<{ first: boolean }> {
@@ -547,11 +454,8 @@ export class SqliteStore implements Store {
   }
 
   ackLater(client: ClientKey, topic: string, seq: number): void {
-    const key = `${client.user}\u0000${client.clientId}\u0000${topic}`;
-    const known = this.lazyCursors.get(key);
-    if (known) known.seq = Math.max(known.seq, seq);
-    else this.lazyCursors.set(key, { user: client.user, clientId: client.clientId, topic, seq });
-    this.writeSoon();
+    this.queue.lazy.ack(client, topic, seq);
+    this.queue.writeSoon();
   }
 
   /**
@@ -559,29 +463,14 @@ export class SqliteStore implements Store {
    * cursors sees them.
    */
   private writeLazy(): void {
-    for (const c of this.lazyCursors.values()) this.stmt.ackSub.run(c.seq, c.user, c.clientId, c.topic);
-    this.lazyCursors.clear();
-    for (const [progress, g] of this.dirtyGroups) this.putProgress(g.topic, g.group, progress());
-    this.dirtyGroups.clear();
-  }
-
-  /** Arms the timer that writes lazy cursors and progress within LAZY_CURSOR_MS. */
-  private writeSoon(): void {
-    if (this.lazyTimer !== undefined || this.closed) return;
-    this.lazyTimer = setTimeout(() => {
-      this.lazyTimer = undefined;
-      this.write(() => this.writeLazy()).catch(() => {});
-    }, LAZY_CURSOR_MS);
-    this.lazyTimer.unref();
+    const { cursors, groups } = this.queue.lazy.take();
+    for (const c of cursors) this.stmt.ackSub.run(c.seq, c.user, c.clientId, c.topic);
+    for (const g of groups) this.putProgress(g.topic, g.group, g.progress);
   }
 
   private putProgress(topic: string, group: string, p: GroupProgress): void {
     const { acked, ...rest } = p;
     this.stmt.putGroup.run(topic, group, acked, JSON.stringify(rest));
-  }
-
-  private markDirty(topic: string, group: string, progress: ProgressSource): void {
-    if (!this.dirtyGroups.has(progress)) this.dirtyGroups.set(progress, { topic, group });
   }
 
   joinGroup(
@@ -621,22 +510,22 @@ export class SqliteStore implements Store {
   }
 
   saveGroup(topic: string, group: string, progress: ProgressSource): Promise<void> {
-    this.markDirty(topic, group, progress);
+    this.queue.lazy.dirty(topic, group, progress);
     return this.write(() => this.writeLazy());
   }
 
   saveGroupLater(topic: string, group: string, progress: ProgressSource): void {
-    this.markDirty(topic, group, progress);
-    this.writeSoon();
+    this.queue.lazy.dirty(topic, group, progress);
+    this.queue.writeSoon();
   }
 
   deadLetter(message: NewMessage, group: { topic: string; group: string; progress: ProgressSource }): Promise<Message> {
     // The append and the progress write are queued together, so one transaction holds both: a
     // crash cannot leave a dead letter whose message the group still has to deliver.
-    this.markDirty(group.topic, group.group, group.progress);
+    this.queue.lazy.dirty(group.topic, group.group, group.progress);
     return new Promise((resolve, reject) => {
-      this.enqueue({ kind: "append", message, resolve: (r) => resolve(r.message), reject });
-      this.enqueue({ kind: "op", run: () => this.writeLazy(), resolve: () => {}, reject: () => {} });
+      this.queue.enqueue({ kind: "append", message, resolve: (r) => resolve(r.message), reject });
+      this.queue.enqueue({ kind: "op", run: () => this.writeLazy(), resolve: () => {}, reject: () => {} });
     });
   }
 
@@ -667,8 +556,8 @@ export class SqliteStore implements Store {
     // leaves the half message either pending or committed, never both nor neither.
     return new Promise((resolve, reject) => {
       const append: Write = { kind: "append", message, resolve: (r) => resolve(r), reject };
-      this.enqueue(append);
-      this.enqueue({
+      this.queue.enqueue(append);
+      this.queue.enqueue({
         kind: "op",
         run: () => {
           const { seq } = (append.result as AppendResult).message;
@@ -876,22 +765,16 @@ export class SqliteStore implements Store {
   }
 
   onDurable(listener: (messages: Message[], durableAt: number) => void): void {
-    this.durableListeners.push(listener);
+    this.queue.onDurable(listener);
   }
 
   onCommit(listener: (timing: CommitTiming) => void): void {
-    this.commitListeners.push(listener);
+    this.queue.onCommit(listener);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
-    clearTimeout(this.lazyTimer);
-    this.lazyTimer = undefined;
-    if (this.lazyCursors.size > 0 || this.dirtyGroups.size > 0) this.write(() => this.writeLazy()).catch(() => {});
-    await new Promise<void>((resolve) => {
-      this.idleWaiters.push(resolve);
-      this.settleIdle();
-    });
+    await this.queue.close();
     this.closed = true;
     await this.checkpointer.close();
     if (this.walFd !== undefined) fs.closeSync(this.walFd);

@@ -1,0 +1,774 @@
+/**
+ * The shared store: PostgreSQL through `pg` (node-postgres), one database for every node of a
+ * cluster (docs/architecture.md says why `pg` and how it was measured).
+ *
+ * Group commit (write-queue.ts): each node commits what its clients wrote meanwhile as one
+ * transaction, one at a time, so writes that arrive together share a commit and one client's
+ * writes take effect in the order it made them. A publishing transaction takes the topic's next
+ * seqs by incrementing `topics.head`, whose row stays locked until COMMIT: a publisher on another
+ * node waits for it, so seqs are gapless and commit in seq order, and a reader that sees seq n
+ * sees every seq below it. Topics are locked in name order, so two nodes cannot deadlock.
+ *
+ * Durability is PostgreSQL's: `full` commits with `synchronous_commit = on` (with a synchronous
+ * standby, a publish is answered once the standby has it), `normal` with `off`. A commit whose
+ * answer was lost (the connection dropped) fails its writes with INTERNAL: the publisher retries
+ * with the same id and gets the first copy if it did commit, so nothing is answered `ok` that was
+ * not committed. PostgreSQL going away fails the batches meanwhile; the next batch tries again.
+ *
+ * Next on the path: fanout.ts (fed by onDurable).
+ */
+import pg from "pg";
+import { HeraldError } from "../../shared/errors.js";
+import type { Message } from "../../shared/protocol.js";
+import type { Durability } from "../config.js";
+import { DEDUPED, migrate } from "./pg-schema.js";
+import type {
+  AppendResult,
+  ClientKey,
+  CommitTiming,
+  GroupProgress,
+  GroupRecord,
+  HistoryQuery,
+  NewMessage,
+  PreparedMessage,
+  ProgressSource,
+  Store,
+  StoreStats,
+  SubscribeResult,
+  SweepLimits,
+  SweepResult,
+} from "./store.js";
+import { type Fresh, type LazyWrites, type Write as QueuedWrite, WriteQueue } from "./write-queue.js";
+
+export interface PgStoreOptions {
+  /** A PostgreSQL connection string; its `options` may set the `search_path` Herald's tables go in. */
+  url: string;
+  durability: Durability;
+  /** Connections at most: one for the node's writes at a time, the rest for reads. */
+  poolSize: number;
+  now?: () => number;
+  /** Faults that answer no request (an idle connection lost), for the logs. */
+  onError?: (message: string) => void;
+}
+
+/** An op runs inside the batch's transaction, on its connection. */
+type Op = (tx: pg.PoolClient) => Promise<unknown>;
+type Write = QueuedWrite<Op>;
+type Append = Extract<Write, { kind: "append" }>;
+
+interface MessageRow {
+  topic: string;
+  seq: number;
+  id: string;
+  from_user: string;
+  ts: number;
+  key: string | null;
+  payload: string | null;
+}
+
+/** bigint columns (seqs, ts, counts) as numbers: every one of them is below 2^53. */
+const TYPES = {
+  getTypeParser(oid: number, format?: "text" | "binary") {
+    if (oid === pg.types.builtins.INT8) return Number;
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+/** A publish that met a copy of its id committed meanwhile by another node: the batch runs again. */
+class RaceLost extends Error {}
+const MAX_ATTEMPTS = 5;
+
+const OVER_QUOTA = Symbol("over quota");
+
+function refuseOverQuota<T>(result: T | typeof OVER_QUOTA, quota: number | undefined): T {
+  if (result === OVER_QUOTA) {
+    throw new HeraldError("LIMIT_EXCEEDED", `at most ${quota} subscriptions and group memberships per user`);
+  }
+  return result;
+}
+
+/** Any constant: the advisory lock that lets one node at a time run retention. */
+const RETENTION_LOCK = 0x4865_7262;
+
+export class PgStore implements Store {
+  private readonly pool: pg.Pool;
+  private readonly now: () => number;
+  private readonly queue: WriteQueue<Op>;
+  /** A batch's transaction is under way (one at a time: see the header). */
+  private committing = false;
+  /** What the batch under way took from the lazy writes, to put back if it rolls back. */
+  private taken: ReturnType<LazyWrites["take"]>[] = [];
+  private closed = false;
+
+  private constructor(options: PgStoreOptions) {
+    this.now = options.now ?? Date.now;
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize,
+      types: TYPES,
+      // `normal`: a commit does not wait for the WAL flush; a crash of PostgreSQL may lose the last
+      // few hundred ms of commits, as `normal` in SQLite may lose them in a power loss.
+      options: `-c synchronous_commit=${options.durability === "full" ? "on" : "off"}`,
+    });
+    // An idle connection that breaks (PostgreSQL restarted) is dropped by the pool; without a
+    // listener the error would end the process.
+    this.pool.on("error", (err) => options.onError?.(`PostgreSQL connection lost: ${err.message}`));
+    this.queue = new WriteQueue<Op>(
+      {
+        mayCommit: () => !this.committing,
+        commit: (writes) => {
+          this.committing = true;
+          void this.commit(writes);
+        },
+        busy: () => this.committing,
+      },
+      (tx) => this.writeLazy(tx),
+    );
+  }
+
+  /** Connects, creates or migrates the tables, and returns the store. */
+  static async open(options: PgStoreOptions): Promise<PgStore> {
+    const store = new PgStore(options);
+    try {
+      await migrate(store.pool);
+    } catch (err) {
+      await store.pool.end();
+      throw err;
+    }
+    return store;
+  }
+
+  // ---- the batch transaction ----------------------------------------------------------------
+
+  private async commit(writes: Write[]): Promise<void> {
+    const started = performance.now();
+    let messages: Fresh[] = [];
+    let failure: unknown;
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      messages = [];
+      failure = undefined;
+      let client: pg.PoolClient | undefined;
+      try {
+        client = await this.pool.connect();
+        await client.query("BEGIN");
+        await this.apply(client, writes, messages);
+        await client.query("COMMIT");
+        client.release();
+        break;
+      } catch (err) {
+        failure = err;
+        await client?.query("ROLLBACK").catch(() => {});
+        // A connection that failed mid-transaction is not given to anyone again.
+        client?.release(err instanceof RaceLost ? undefined : (err as Error));
+        for (const t of this.taken) this.queue.lazy.restore(t);
+        if (!(err instanceof RaceLost)) break;
+      } finally {
+        this.taken = [];
+      }
+    }
+    this.committing = false;
+    if (failure === undefined) this.queue.settle({ started, committed: performance.now(), writes, messages });
+    else this.queue.reject(writes, `storage failure: ${(failure as Error).message}`, failure);
+    this.queue.schedule();
+  }
+
+  /** Runs the writes in queue order; consecutive appends go in together, as one statement each step. */
+  private async apply(tx: pg.PoolClient, writes: Write[], out: Fresh[]): Promise<void> {
+    for (let i = 0; i < writes.length; ) {
+      const w = writes[i]!;
+      if (w.kind === "op") {
+        w.result = await w.run(tx);
+        i++;
+        continue;
+      }
+      let end = i + 1;
+      while (end < writes.length && writes[end]!.kind === "append") end++;
+      await this.appendAll(tx, writes.slice(i, end) as Append[], out);
+      i = end;
+    }
+  }
+
+  /**
+   * Appends in three statements: the copies of ids published before, the topics' counters moved
+   * (and locked, in name order), the new messages. A copy committed by another node between the
+   * first and the last makes the insert skip a row, which would leave a gap: the batch then runs
+   * again (RaceLost), and this time the first statement finds it.
+   */
+  private async appendAll(tx: pg.PoolClient, appends: Append[], out: Fresh[]) {
+    const dedupKeys = appends.filter((w) => !isDead(w.message.topic));
+    const earlier = new Map<string, Message>();
+    if (dedupKeys.length > 0) {
+      const { rows } = await tx.query<MessageRow>(
+        `SELECT m.* FROM messages m JOIN unnest($1::text[], $2::text[]) AS k(f, i) ON m.from_user = k.f AND m.id = k.i WHERE ${DEDUPED}`,
+        [dedupKeys.map((w) => w.message.from), dedupKeys.map((w) => w.message.id)],
+      );
+      for (const r of rows) earlier.set(idKey(r.from_user, r.id), toMessage(r));
+    }
+    // Repeats inside the batch get their first copy's result, once it has one.
+    const first = new Map<string, Append>();
+    const repeats: [Append, Append][] = [];
+    const fresh: Append[] = [];
+    const counts = new Map<string, number>();
+    for (const w of appends) {
+      const m = w.message;
+      if (!isDead(m.topic)) {
+        const key = idKey(m.from, m.id);
+        const copy = earlier.get(key);
+        if (copy) {
+          w.result = { message: copy, duplicate: true };
+          continue;
+        }
+        const twin = first.get(key);
+        if (twin) {
+          repeats.push([w, twin]);
+          continue;
+        }
+        first.set(key, w);
+      }
+      fresh.push(w);
+      counts.set(m.topic, (counts.get(m.topic) ?? 0) + 1);
+    }
+    if (fresh.length > 0) await this.insert(tx, fresh, counts, out);
+    for (const [w, twin] of repeats) w.result = { message: twin.result!.message, duplicate: true };
+  }
+
+  private async insert(tx: pg.PoolClient, fresh: Append[], counts: Map<string, number>, out: Fresh[]) {
+    const topics = [...counts.keys()].sort();
+    const { rows: heads } = await tx.query<{ name: string; head: number; last_ts: number }>(
+      `INSERT INTO topics AS t (name, head, last_ts)
+         SELECT n, c, $3 FROM unnest($1::text[], $2::bigint[]) AS u(n, c) ORDER BY n
+       ON CONFLICT (name) DO UPDATE SET head = t.head + excluded.head, last_ts = GREATEST(t.last_ts, excluded.last_ts)
+       RETURNING name, head, last_ts`,
+      [topics, topics.map((t) => counts.get(t)!), this.now()],
+    );
+    // PROTOCOL: ts never decreases along seq; the counter row keeps the topic's last ts.
+    const next = new Map(heads.map((h) => [h.name, { seq: h.head - counts.get(h.name)! + 1, ts: h.last_ts }]));
+    const cols = { topic: [] as string[], seq: [] as number[], id: [] as string[], from: [] as string[] };
+    const more = { ts: [] as number[], key: [] as (string | null)[], payload: [] as string[] };
+    for (const w of fresh) {
+      const m = w.message;
+      const n = next.get(m.topic)!;
+      const message: Message = { id: m.id, topic: m.topic, seq: n.seq++, from: m.from, ts: n.ts, payload: m.payload };
+      if (m.key !== undefined) message.key = m.key;
+      w.result = { message, duplicate: false };
+      out.push({ message, bytes: m.json.length });
+      cols.topic.push(m.topic);
+      cols.seq.push(message.seq);
+      cols.id.push(m.id);
+      cols.from.push(m.from);
+      more.ts.push(n.ts);
+      more.key.push(m.key ?? null);
+      more.payload.push(m.json);
+    }
+    const inserted = await tx.query(
+      `INSERT INTO messages (topic, seq, id, from_user, ts, key, payload)
+         SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])
+       ON CONFLICT (from_user, id) WHERE ${DEDUPED} DO NOTHING`,
+      [cols.topic, cols.seq, cols.id, cols.from, more.ts, more.key, more.payload],
+    );
+    if (inserted.rowCount !== fresh.length) throw new RaceLost("a publish id was committed meanwhile by another node");
+  }
+
+  // ---- writes -------------------------------------------------------------------------------
+
+  append(message: NewMessage): Promise<AppendResult> {
+    return this.queue.append(message);
+  }
+
+  private write<T>(run: Op): Promise<T> {
+    return this.queue.write(run);
+  }
+
+  /** Inside a write: the lazy cursors and the groups' progress go first, so the rest sees them. */
+  private async writeLazy(tx: pg.PoolClient): Promise<void> {
+    const taken = this.queue.lazy.take();
+    if (taken.cursors.length === 0 && taken.groups.length === 0) return;
+    this.taken.push(taken);
+    if (taken.cursors.length > 0) {
+      await tx.query(
+        `UPDATE subscriptions s SET acked = GREATEST(s.acked, c.seq)
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS c(u, k, t, seq)
+         WHERE s.user_id = c.u AND s.client_id = c.k AND s.topic = c.t`,
+        [
+          taken.cursors.map((c) => c.user),
+          taken.cursors.map((c) => c.clientId),
+          taken.cursors.map((c) => c.topic),
+          taken.cursors.map((c) => c.seq),
+        ],
+      );
+    }
+    for (const g of taken.groups) await this.putProgress(tx, g.topic, g.group, g.progress);
+  }
+
+  private async putProgress(tx: pg.PoolClient, topic: string, group: string, p: GroupProgress): Promise<void> {
+    const { acked, ...rest } = p;
+    await tx.query(
+      "INSERT INTO groups (topic, name, acked, progress) VALUES ($1, $2, $3, $4) ON CONFLICT (topic, name) DO UPDATE SET acked = excluded.acked, progress = excluded.progress",
+      [topic, group, acked, JSON.stringify(rest)],
+    );
+  }
+
+  /** The topic's committed head, seen from inside the batch (its own appends included). */
+  private async headIn(tx: pg.PoolClient, topic: string): Promise<number> {
+    const { rows } = await tx.query<{ head: number }>("SELECT head FROM topics WHERE name = $1", [topic]);
+    return rows[0]?.head ?? 0;
+  }
+
+  /** Checked inside the write that would add the subscription, so concurrent subscribes cannot pass it together. */
+  private async overQuota(tx: pg.PoolClient, user: string, quota: number | undefined): Promise<boolean> {
+    if (quota === undefined) return false;
+    const { rows } = await tx.query<{ n: number }>(
+      "SELECT (SELECT count(*) FROM subscriptions WHERE user_id = $1) + (SELECT count(*) FROM group_members WHERE user_id = $1) AS n",
+      [user],
+    );
+    return rows[0]!.n >= quota;
+  }
+
+  touchClient(client: ClientKey, now: number): Promise<{ first: boolean }> {
+    return this.write(async (tx) => {
+      const { rows } = await tx.query<{ first: boolean }>(
+        "INSERT INTO clients (user_id, client_id, last_seen) VALUES ($1, $2, $3) ON CONFLICT (user_id, client_id) DO UPDATE SET last_seen = excluded.last_seen RETURNING (xmax = 0) AS first",
+        [client.user, client.clientId, now],
+      );
+      return { first: rows[0]!.first };
+    });
+  }
+
+  subscribe(client: ClientKey, topic: string, from?: number, quota?: number): Promise<SubscribeResult> {
+    return this.write<SubscribeResult | typeof OVER_QUOTA>(async (tx) => {
+      await this.writeLazy(tx);
+      const head = await this.headIn(tx, topic);
+      const { rows } = await tx.query<{ acked: number }>(
+        "SELECT acked FROM subscriptions WHERE user_id = $1 AND client_id = $2 AND topic = $3",
+        [client.user, client.clientId, topic],
+      );
+      const row = rows[0];
+      if (row && from === undefined) return { head, acked: Math.min(row.acked, head), created: false };
+      if (!row && (await this.overQuota(tx, client.user, quota))) return OVER_QUOTA;
+      const acked = from === undefined ? head : Math.min(from - 1, head);
+      await tx.query(
+        "INSERT INTO subscriptions (user_id, client_id, topic, acked) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, client_id, topic) DO UPDATE SET acked = excluded.acked",
+        [client.user, client.clientId, topic, acked],
+      );
+      return { head, acked, created: row === undefined };
+    }).then((result) => refuseOverQuota(result, quota));
+  }
+
+  unsubscribe(client: ClientKey, topic: string): Promise<void> {
+    return this.write(async (tx) => {
+      await this.writeLazy(tx);
+      await tx.query("DELETE FROM subscriptions WHERE user_id = $1 AND client_id = $2 AND topic = $3", [
+        client.user,
+        client.clientId,
+        topic,
+      ]);
+    });
+  }
+
+  ack(client: ClientKey, topic: string, seq: number): Promise<void> {
+    return this.write(async (tx) => {
+      await tx.query(
+        "UPDATE subscriptions SET acked = GREATEST(acked, $1) WHERE user_id = $2 AND client_id = $3 AND topic = $4",
+        [seq, client.user, client.clientId, topic],
+      );
+    });
+  }
+
+  ackLater(client: ClientKey, topic: string, seq: number): void {
+    this.queue.lazy.ack(client, topic, seq);
+    this.queue.writeSoon();
+  }
+
+  subscriptions(client: ClientKey): Promise<{ topic: string; acked: number; group?: string }[]> {
+    // A write, so that it comes after every ack queued before it (a REPLACED connection's).
+    return this.write(async (tx) => {
+      await this.writeLazy(tx);
+      const subs: { topic: string; acked: number; group?: string }[] = (
+        await tx.query<{ topic: string; acked: number }>(
+          "SELECT topic, acked FROM subscriptions WHERE user_id = $1 AND client_id = $2 ORDER BY topic",
+          [client.user, client.clientId],
+        )
+      ).rows;
+      const { rows } = await tx.query<{ topic: string; name: string; acked: number }>(
+        "SELECT m.topic, m.name, g.acked FROM group_members m JOIN groups g ON g.topic = m.topic AND g.name = m.name WHERE m.user_id = $1 AND m.client_id = $2 ORDER BY m.topic, m.name",
+        [client.user, client.clientId],
+      );
+      for (const m of rows) subs.push({ topic: m.topic, acked: m.acked, group: m.name });
+      return subs;
+    });
+  }
+
+  joinGroup(
+    client: ClientKey,
+    topic: string,
+    group: string,
+    from?: number,
+    quota?: number,
+  ): Promise<{ head: number; created: boolean; progress: GroupProgress }> {
+    return this.write<{ head: number; created: boolean; progress: GroupProgress } | typeof OVER_QUOTA>(async (tx) => {
+      await this.writeLazy(tx);
+      const head = await this.headIn(tx, topic);
+      const member = await tx.query(
+        "SELECT 1 FROM group_members WHERE user_id = $1 AND client_id = $2 AND topic = $3 AND name = $4",
+        [client.user, client.clientId, topic, group],
+      );
+      if (member.rowCount === 0 && (await this.overQuota(tx, client.user, quota))) return OVER_QUOTA;
+      await tx.query(
+        "INSERT INTO group_members (user_id, client_id, topic, name) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        [client.user, client.clientId, topic, group],
+      );
+      // Locked, so that a member joining on another node waits instead of creating it twice.
+      const { rows } = await tx.query<{ acked: number; progress: string }>(
+        "SELECT acked, progress FROM groups WHERE topic = $1 AND name = $2 FOR UPDATE",
+        [topic, group],
+      );
+      if (rows[0]) return { head, created: false, progress: toProgress(rows[0]) };
+      const progress: GroupProgress = {
+        acked: from === undefined ? head : Math.min(from - 1, head),
+        done: [],
+        attempts: [],
+        retried: [],
+        delivered: 0,
+      };
+      await this.putProgress(tx, topic, group, progress);
+      return { head, created: true, progress };
+    }).then((result) => refuseOverQuota(result, quota));
+  }
+
+  leaveGroup(client: ClientKey, topic: string, group: string): Promise<{ ended: boolean }> {
+    return this.write(async (tx) => {
+      await this.writeLazy(tx);
+      await tx.query("DELETE FROM group_members WHERE user_id = $1 AND client_id = $2 AND topic = $3 AND name = $4", [
+        client.user,
+        client.clientId,
+        topic,
+        group,
+      ]);
+      return { ended: await this.endIfEmpty(tx, topic, group) };
+    });
+  }
+
+  /** Deletes the group's progress when it has no member left; whether it did. */
+  private async endIfEmpty(tx: pg.PoolClient, topic: string, group: string): Promise<boolean> {
+    const ended = await tx.query(
+      "DELETE FROM groups g WHERE topic = $1 AND name = $2 AND NOT EXISTS (SELECT 1 FROM group_members m WHERE m.topic = g.topic AND m.name = g.name)",
+      [topic, group],
+    );
+    return (ended.rowCount ?? 0) > 0;
+  }
+
+  saveGroup(topic: string, group: string, progress: ProgressSource): Promise<void> {
+    this.queue.lazy.dirty(topic, group, progress);
+    return this.write((tx) => this.writeLazy(tx));
+  }
+
+  saveGroupLater(topic: string, group: string, progress: ProgressSource): void {
+    this.queue.lazy.dirty(topic, group, progress);
+    this.queue.writeSoon();
+  }
+
+  deadLetter(message: NewMessage, group: { topic: string; group: string; progress: ProgressSource }): Promise<Message> {
+    // The append and the progress write are queued together, so one transaction holds both.
+    this.queue.lazy.dirty(group.topic, group.group, group.progress);
+    return new Promise((resolve, reject) => {
+      this.queue.enqueue({ kind: "append", message, resolve: (r) => resolve(r.message), reject });
+      this.queue.enqueue({ kind: "op", run: (tx) => this.writeLazy(tx), resolve: () => {}, reject: () => {} });
+    });
+  }
+
+  // ---- transactions (PROTOCOL.md "Transactions"), as in sqlite-store.ts ------------------------
+
+  prepare(m: PreparedMessage): Promise<{ duplicate: boolean }> {
+    return this.write(async (tx) => {
+      const published = await tx.query(`SELECT 1 FROM messages WHERE from_user = $1 AND id = $2 AND ${DEDUPED}`, [
+        m.from,
+        m.id,
+      ]);
+      if (published.rowCount) return { duplicate: true };
+      const put = await tx.query(
+        "INSERT INTO txns (from_user, id, client_id, topic, key, payload, prepared_at, checks) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        [m.from, m.id, m.clientId, m.topic, m.key ?? null, m.json, m.preparedAt, m.checks],
+      );
+      return { duplicate: put.rowCount === 0 };
+    });
+  }
+
+  commitPrepared(message: NewMessage): Promise<AppendResult> {
+    // The append and the row's update are queued together, so one transaction holds both.
+    return new Promise((resolve, reject) => {
+      const append: Write = { kind: "append", message, resolve, reject };
+      this.queue.enqueue(append);
+      this.queue.enqueue({
+        kind: "op",
+        run: async (tx) => {
+          const { seq } = (append.result as AppendResult).message;
+          await tx.query(
+            "UPDATE txns SET committed_seq = $1, committed_at = $2, payload = NULL, key = NULL WHERE from_user = $3 AND id = $4",
+            [seq, this.now(), message.from, message.id],
+          );
+        },
+        resolve: () => {},
+        reject: () => {},
+      });
+    });
+  }
+
+  rollbackPrepared(from: string, id: string): Promise<void> {
+    return this.write(async (tx) => {
+      await tx.query("DELETE FROM txns WHERE from_user = $1 AND id = $2 AND committed_seq IS NULL", [from, id]);
+    });
+  }
+
+  countTxnCheck(from: string, id: string, checks: number): Promise<void> {
+    return this.write(async (tx) => {
+      await tx.query("UPDATE txns SET checks = $1 WHERE from_user = $2 AND id = $3 AND committed_seq IS NULL", [
+        checks,
+        from,
+        id,
+      ]);
+    });
+  }
+
+  async committed(from: string, id: string): Promise<Message | undefined> {
+    const { rows } = await this.pool.query<{ committed_seq: number | null }>(
+      "SELECT committed_seq FROM txns WHERE from_user = $1 AND id = $2",
+      [from, id],
+    );
+    if (rows[0]?.committed_seq == null) return undefined;
+    return this.published(from, id);
+  }
+
+  async preparedMessages(): Promise<PreparedMessage[]> {
+    const { rows } = await this.pool.query<{
+      from_user: string;
+      id: string;
+      client_id: string;
+      topic: string;
+      key: string | null;
+      payload: string;
+      prepared_at: number;
+      checks: number;
+    }>(
+      "SELECT from_user, id, client_id, topic, key, payload, prepared_at, checks FROM txns WHERE committed_seq IS NULL ORDER BY prepared_at, from_user, id",
+    );
+    return rows.map((r) => {
+      const m: PreparedMessage = {
+        from: r.from_user,
+        clientId: r.client_id,
+        id: r.id,
+        topic: r.topic,
+        payload: JSON.parse(r.payload),
+        json: r.payload,
+        preparedAt: r.prepared_at,
+        checks: r.checks,
+      };
+      if (r.key !== null) m.key = r.key;
+      return m;
+    });
+  }
+
+  async groups(): Promise<GroupRecord[]> {
+    const { rows } = await this.pool.query<{
+      topic: string;
+      name: string;
+      acked: number;
+      progress: string;
+      members: number;
+    }>(
+      "SELECT g.topic, g.name, g.acked, g.progress, (SELECT count(*) FROM group_members m WHERE m.topic = g.topic AND m.name = g.name) AS members FROM groups g ORDER BY g.topic, g.name",
+    );
+    return rows.map((r) => ({ topic: r.topic, group: r.name, progress: toProgress(r), members: r.members }));
+  }
+
+  sweep(limits: SweepLimits): Promise<SweepResult> {
+    return this.write(async (tx) => {
+      const nothing: SweepResult = { messages: 0, clients: 0, endedGroups: [] };
+      // One node at a time: the others find the lock taken and leave it for the next round.
+      const { rows: lock } = await tx.query<{ ok: boolean }>("SELECT pg_try_advisory_xact_lock($1) AS ok", [
+        RETENTION_LOCK,
+      ]);
+      if (!lock[0]!.ok) return nothing;
+      await this.writeLazy(tx);
+      let messages = 0;
+      const { rows: topics } = await tx.query<{ name: string; head: number; floor: number; aged: number }>(
+        "SELECT t.name, t.head, t.floor, coalesce((SELECT max(seq) FROM messages m WHERE m.topic = t.name AND m.ts < $1), 0) AS aged FROM topics t",
+        [limits.olderThan],
+      );
+      for (const t of topics) {
+        // By age, message and id go (ts grows with seq, so the expired rows are a prefix); by
+        // count, keeping the newest maxMessages, the message goes and its id stays as a tombstone.
+        const counted = Math.max(0, t.head - limits.maxMessages);
+        const floor = Math.max(t.floor, t.aged + 1, counted + 1);
+        if (t.aged > 0) {
+          const { rows } = await tx.query<{ n: number }>(
+            "WITH cut AS (DELETE FROM messages WHERE topic = $1 AND seq <= $2 RETURNING seq) SELECT count(*) FILTER (WHERE seq >= $3) AS n FROM cut",
+            [t.name, t.aged, t.floor],
+          );
+          messages += rows[0]!.n; // tombstones below the old floor were counted when they were made
+        }
+        const stoned = await tx.query(
+          "UPDATE messages SET payload = NULL, key = NULL WHERE topic = $1 AND seq >= $2 AND seq <= $3",
+          [t.name, Math.max(t.floor, t.aged + 1), counted],
+        );
+        messages += stoned.rowCount ?? 0;
+        if (floor !== t.floor) {
+          await tx.query("UPDATE topics SET floor = GREATEST(floor, $2) WHERE name = $1", [t.name, floor]);
+        }
+      }
+      // A committed id answers a repeated commit as long as the publish ids are kept.
+      await tx.query("DELETE FROM txns WHERE committed_at < $1", [limits.olderThan]);
+      let clients = 0;
+      const endedGroups: { topic: string; group: string }[] = [];
+      const { rows: gone } = await tx.query<{ user_id: string; client_id: string }>(
+        "SELECT user_id, client_id FROM clients WHERE last_seen < $1",
+        [limits.olderThan],
+      );
+      for (const c of gone) {
+        if (limits.live({ user: c.user_id, clientId: c.client_id })) continue;
+        const key = [c.user_id, c.client_id];
+        await tx.query("DELETE FROM subscriptions WHERE user_id = $1 AND client_id = $2", key);
+        const { rows: left } = await tx.query<{ topic: string; name: string }>(
+          "DELETE FROM group_members WHERE user_id = $1 AND client_id = $2 RETURNING topic, name",
+          key,
+        );
+        for (const m of left) {
+          if (await this.endIfEmpty(tx, m.topic, m.name)) endedGroups.push({ topic: m.topic, group: m.name });
+        }
+        await tx.query("DELETE FROM clients WHERE user_id = $1 AND client_id = $2", key);
+        clients++;
+      }
+      return { messages, clients, endedGroups };
+    });
+  }
+
+  // ---- reads: committed is durable here, so every read sees only durable messages ------------
+
+  async read(topic: string, after: number, limit: number): Promise<{ messages: Message[]; head: number }> {
+    // One round trip for the head and the messages, both from one snapshot.
+    const { rows } = await this.pool.query<MessageRow & { head: number }>(
+      `SELECT t.head, m.* FROM topics t LEFT JOIN LATERAL (
+         SELECT * FROM messages WHERE topic = t.name AND seq > GREATEST($2::bigint, t.floor - 1) ORDER BY seq LIMIT $3
+       ) m ON true WHERE t.name = $1`,
+      [topic, after, limit],
+    );
+    const head = rows[0]?.head ?? 0;
+    return { messages: rows.filter((r) => r.seq !== null).map(toMessage), head };
+  }
+
+  async history(topic: string, query: HistoryQuery): Promise<Message[]> {
+    const before = query.before ?? Number.MAX_SAFE_INTEGER;
+    if (query.after !== undefined) {
+      const { rows } = await this.pool.query<MessageRow>(
+        `SELECT m.* FROM topics t JOIN messages m ON m.topic = t.name
+         WHERE t.name = $1 AND m.seq > GREATEST($2::bigint, t.floor - 1) AND m.seq < $3 ORDER BY m.seq LIMIT $4`,
+        [topic, query.after, before, query.limit],
+      );
+      return rows.map(toMessage);
+    }
+    const { rows } = await this.pool.query<MessageRow>(
+      `SELECT * FROM (SELECT m.* FROM topics t JOIN messages m ON m.topic = t.name
+         WHERE t.name = $1 AND m.seq >= t.floor AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3) x ORDER BY seq`,
+      [topic, before, query.limit],
+    );
+    return rows.map(toMessage);
+  }
+
+  async head(topic: string): Promise<number> {
+    const { rows } = await this.pool.query<{ head: number }>("SELECT head FROM topics WHERE name = $1", [topic]);
+    return rows[0]?.head ?? 0;
+  }
+
+  async published(from: string, id: string): Promise<Message | undefined> {
+    // Below the floor it is a tombstone.
+    const { rows } = await this.pool.query<MessageRow>(
+      `SELECT m.* FROM messages m JOIN topics t ON t.name = m.topic WHERE m.from_user = $1 AND m.id = $2 AND ${DEDUPED} AND m.seq >= t.floor`,
+      [from, id],
+    );
+    return rows[0] ? toMessage(rows[0]) : undefined;
+  }
+
+  async stats(): Promise<StoreStats> {
+    const { rows: topics } = await this.pool.query<{ topic: string; head: number }>(
+      'SELECT name AS topic, head FROM topics ORDER BY name COLLATE "C"',
+    );
+    const { rows: subs } = await this.pool.query<{
+      user_id: string;
+      client_id: string;
+      topic: string;
+      acked: number;
+      head: number | null;
+      oldest: number | null;
+    }>(
+      `SELECT s.user_id, s.client_id, s.topic, s.acked, t.head, m.ts AS oldest FROM subscriptions s
+         LEFT JOIN topics t ON t.name = s.topic
+         LEFT JOIN messages m ON m.topic = s.topic AND m.seq = s.acked + 1
+       ORDER BY s.topic COLLATE "C", s.user_id COLLATE "C", s.client_id COLLATE "C"`,
+    );
+    return {
+      topics,
+      subscriptions: subs.map((s) => {
+        const head = s.head ?? 0;
+        const sub: StoreStats["subscriptions"][number] = {
+          user: s.user_id,
+          clientId: s.client_id,
+          topic: s.topic,
+          acked: s.acked,
+          head,
+          lag: Math.max(0, head - s.acked),
+        };
+        if (sub.lag > 0 && s.oldest !== null) sub.oldestUnackedTs = s.oldest;
+        return sub;
+      }),
+    };
+  }
+
+  async diskBytes(): Promise<number> {
+    // From the catalog: no table is read.
+    const { rows } = await this.pool.query<{ bytes: number | null }>(
+      "SELECT sum(pg_total_relation_size(c.oid))::bigint AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+    );
+    return rows[0]?.bytes ?? 0;
+  }
+
+  onDurable(listener: (messages: Message[], durableAt: number) => void): void {
+    this.queue.onDurable(listener);
+  }
+
+  onCommit(listener: (timing: CommitTiming) => void): void {
+    this.queue.onCommit(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue.close();
+    await this.pool.end();
+  }
+}
+
+function isDead(topic: string): boolean {
+  return topic.startsWith("dead:");
+}
+
+function idKey(from: string, id: string): string {
+  return `${from}\u0000${id}`;
+}
+
+function toProgress(row: { acked: number; progress: string }): GroupProgress {
+  const p = JSON.parse(row.progress) as Omit<GroupProgress, "acked">;
+  return { acked: row.acked, ...p };
+}
+
+function toMessage(row: MessageRow): Message {
+  const message: Message = {
+    id: row.id,
+    topic: row.topic,
+    seq: row.seq,
+    from: row.from_user,
+    ts: row.ts,
+    // A tombstone: only a duplicate publish of its id reads it.
+    payload: row.payload === null ? null : JSON.parse(row.payload),
+  };
+  if (row.key !== null) message.key = row.key;
+  return message;
+}
