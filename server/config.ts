@@ -59,10 +59,16 @@ export interface Config {
   txnCheckMs: number;
   /** @default 10 */
   txnMaxChecks: number;
-  /** @default "sqlite" */
+  /** `sqlite`: the embedded store in `dataDir`; `postgres`: the database at `databaseUrl`. @default "sqlite" */
   store: "sqlite" | "postgres";
+  /** Required with `store: "postgres"`; its `options` may set the `search_path` for Herald's tables. */
   databaseUrl?: string;
+  /** PostgreSQL connections this node opens at most (one writes at a time, the rest read). @default 10 */
+  databasePool: number;
+  /** Redis for the fan-out between the nodes of a cluster (redis-fanout.ts); needs `store: "postgres"`. */
   redisUrl?: string;
+  /** What this cluster's Redis channels and keys start with, so that clusters can share a Redis. @default "herald" */
+  redisPrefix: string;
   /** This node's name in logs, metrics and stats. @default "<hostname>:<port>" */
   nodeId: string;
   /** pino level; quiet by default. @default "warn" */
@@ -72,8 +78,8 @@ export interface Config {
 }
 
 /**
- * Every environment variable this module reads: the server's settings, the cluster's (refused until
- * it is built) and the CLI's client defaults. The readers below accept only these names, so a new
+ * Every environment variable this module reads: the server's settings, the cluster's and the
+ * CLI's client defaults. The readers below accept only these names, so a new
  * variable is added here first; docs/operating.md describes each (test/docs-pages.test.ts).
  */
 export const SETTINGS = [
@@ -102,7 +108,9 @@ export const SETTINGS = [
   "HERALD_TXN_MAX_CHECKS",
   "HERALD_STORE",
   "HERALD_DATABASE_URL",
+  "HERALD_DATABASE_POOL",
   "HERALD_REDIS_URL",
+  "HERALD_REDIS_PREFIX",
   "HERALD_NODE_ID",
   "HERALD_LOG_LEVEL",
   "HERALD_WEB_DIR",
@@ -211,6 +219,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     txnCheckMs: int("HERALD_TXN_CHECK_MS", DEFAULTS.txnCheckMs, 1),
     txnMaxChecks: int("HERALD_TXN_MAX_CHECKS", DEFAULTS.txnMaxChecks, 1),
     store: oneOf("HERALD_STORE", "sqlite", ["sqlite", "postgres"] as const),
+    databasePool: int("HERALD_DATABASE_POOL", 10, 2, 1000),
+    redisPrefix: str("HERALD_REDIS_PREFIX") ?? "herald",
     nodeId: str("HERALD_NODE_ID") ?? `${os.hostname()}:${port}`,
     logLevel: str("HERALD_LOG_LEVEL") ?? "warn",
     webDir: path.resolve(str("HERALD_WEB_DIR") ?? path.join(PACKAGE_ROOT, "web", "dist")),
@@ -244,11 +254,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       `HOST=${config.host} with HERALD_AUTH=dev: every peer could claim any user and be admin; use HERALD_AUTH=jwt, a loopback HOST, or HERALD_DEV_PUBLIC=1 to allow it anyway`,
     );
   }
-  if (config.store === "postgres") {
-    if (!config.databaseUrl) problems.push("HERALD_DATABASE_URL is required when HERALD_STORE=postgres");
-    problems.push("HERALD_STORE=postgres: the PostgreSQL store is not built yet; use sqlite");
+  if (config.store === "postgres" && !config.databaseUrl) {
+    problems.push("HERALD_DATABASE_URL is required when HERALD_STORE=postgres");
   }
-  if (config.redisUrl) problems.push("HERALD_REDIS_URL: clustering is not built yet; leave it unset");
+  if (config.redisUrl && config.store !== "postgres") {
+    // Nodes on SQLite files share nothing: there is no cluster to fan out to.
+    problems.push("HERALD_REDIS_URL needs HERALD_STORE=postgres: the nodes of a cluster share one database");
+  }
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(config.redisPrefix)) {
+    problems.push(`HERALD_REDIS_PREFIX=${JSON.stringify(config.redisPrefix)}: 1-64 of A-Z a-z 0-9 _ . : -`);
+  }
   if (!LOG_LEVELS.has(config.logLevel)) {
     problems.push(`HERALD_LOG_LEVEL=${JSON.stringify(config.logLevel)}: expected one of ${[...LOG_LEVELS].join(", ")}`);
   }

@@ -20,6 +20,8 @@ export interface Fanout {
   onMessages(listener: DurableListener): void;
   /** Notices may have been lost: readers look at the store's heads. */
   onResync(listener: () => void): void;
+  /** Stops; called after the store has closed. */
+  close(): Promise<void>;
 }
 
 /** One process: every run reaches every listener, at once and in order, so there is nothing to resync. */
@@ -35,4 +37,6 @@ export class LocalFanout implements Fanout {
   }
 
   onResync(): void {}
+
+  async close(): Promise<void> {}
 }

@@ -14,14 +14,15 @@ import { type Fanout, LocalFanout } from "./fanout.js";
 import { Groups } from "./groups.js";
 import { errorBody, registerHttp } from "./http.js";
 import { Hub } from "./hub.js";
-import { createLogger } from "./log.js";
+import { createLogger, type Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
 import { OriginPolicy } from "./origin.js";
 import { Presence } from "./presence.js";
+import { RedisFanout } from "./redis-fanout.js";
 import { Requests } from "./requests.js";
 import { Retention } from "./retention.js";
 import { terminator } from "./send-buffer.js";
-import { SqliteStore } from "./store/sqlite-store.js";
+import { openStore } from "./store/open.js";
 import { Transactions } from "./transactions.js";
 
 export interface Herald {
@@ -57,18 +58,29 @@ export interface HeraldOptions {
   fanout?: Fanout;
 }
 
+/** In-process alone; between the nodes of a cluster over Redis when HERALD_REDIS_URL is set. */
+async function openFanout(config: Readonly<Config>, metrics: Metrics, log: Logger): Promise<Fanout> {
+  if (!config.redisUrl) return new LocalFanout();
+  const fanout = new RedisFanout({
+    url: config.redisUrl,
+    prefix: config.redisPrefix,
+    log: log.child({ module: "fanout" }),
+    ...metrics.fanout(),
+  });
+  await fanout.start();
+  return fanout;
+}
+
 export async function createHerald(config: Readonly<Config>, options: HeraldOptions = {}): Promise<Herald> {
   const log = createLogger(config.logLevel, config.nodeId);
   const storeLog = log.child({ module: "store" });
-  const store = new SqliteStore({
-    dataDir: config.dataDir,
-    durability: config.durability,
-    // A failed checkpoint answers no request: the log is the only place it shows.
+  const store = await openStore(config, {
+    // A failed checkpoint or a lost connection answers no request: the log is the only place it shows.
     onError: (message) => storeLog.error(message),
     ...(options.now ? { now: options.now } : {}),
   });
   const metrics = new Metrics(store, config.nodeId);
-  const fanout = options.fanout ?? new LocalFanout();
+  const fanout = options.fanout ?? (await openFanout(config, metrics, log));
   store.onDurable((messages, durableAt) => fanout.publish(messages, durableAt));
   const presence = new Presence();
   const groups = new Groups(fanout, store, config, metrics, log.child({ module: "groups" }));
@@ -161,6 +173,7 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
       app.server.close(); // no new connections
       hub.stop(); // no new events: what is in flight finishes below
       await store.close(); // everything queued is committed, flushed and answered
+      await fanout.close();
       // A client that does not read answers the WebSocket closing handshake only when ws gives up
       // on it, after 30 s, and the stop would wait that long (or be cut by main.ts at 5 s): what is
       // still open after a grace is dropped without the handshake. Taken before the disconnect,

@@ -4,6 +4,7 @@
  */
 import { type Config, ConfigError, environment, isLoopback, loadConfig } from "./config.js";
 import { createHerald } from "./herald.js";
+import { storeLocation } from "./store/open.js";
 
 /** `env`: variables on top of the process's environment (the CLI's `serve` flags). */
 export async function serve(env: Record<string, string> = {}): Promise<void> {
@@ -18,7 +19,7 @@ export async function serve(env: Record<string, string> = {}): Promise<void> {
     throw err;
   }
   const herald = await createHerald(config);
-  console.log(`herald: listening on ${herald.url} (data in ${config.dataDir}, durability ${config.durability})`);
+  console.log(`herald: listening on ${herald.url} (data in ${storeLocation(config)}, durability ${config.durability})`);
   if (config.auth === "dev" && !isLoopback(config.host)) {
     // PROTOCOL: allowed only with HERALD_DEV_PUBLIC=1, and then said on every start.
     console.warn(

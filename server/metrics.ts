@@ -176,6 +176,22 @@ export class Metrics {
     });
   }
 
+  /** The cluster's fan-out (redis-fanout.ts): whether Redis is reachable, and how often readers went to the store. */
+  fanout(): { onState(connected: boolean): void; onResync(): void } {
+    const registers = [this.registry];
+    const connected = new client.Gauge({
+      name: "herald_fanout_connected",
+      help: "1 while this node reaches the cluster's Redis; 0 while delivery between nodes goes through the store alone",
+      registers,
+    });
+    const resyncs = new client.Counter({
+      name: "herald_fanout_resyncs_total",
+      help: "Times readers compared themselves with the store because a fan-out notice may have been lost",
+      registers,
+    });
+    return { onState: (up) => connected.set(up ? 1 : 0), onResync: () => resyncs.inc() };
+  }
+
   /** The consumer groups' backlogs (PROTOCOL.md "Groups"), summed from groups.ts when scraped. */
   watchGroups(stats: () => { lag: number }[]): void {
     const registers = [this.registry];

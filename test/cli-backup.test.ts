@@ -43,7 +43,7 @@ describe("cli - backup", () => {
     const kept = path.join(work, "kept.db");
     fs.writeFileSync(kept, "keep");
     const store = tempDir("herald-backup-store-");
-    const server = await startServer({ dataDir: store });
+    const server = await startServer({ dataDir: store, store: "sqlite" });
     await server.close();
     const [noStore, exists] = await Promise.all([
       run(["backup", path.join(work, "x.db"), "--data-dir", empty]),
@@ -61,7 +61,7 @@ describe("cli - backup", () => {
 
   it("copies a stopped server's store to DEST alone, and a server started on the copy has its messages", async () => {
     const store = path.join(work, "store");
-    const server = await startServer({ dataDir: store });
+    const server = await startServer({ dataDir: store, store: "sqlite" });
     for (let n = 1; n <= 3; n++) {
       const res = await fetch(`${server.url}/api/v1/publish`, {
         method: "POST",
@@ -85,7 +85,7 @@ describe("cli - backup", () => {
     assert.equal(result.schema, 2);
     assert.deepEqual(fs.readdirSync(folder), ["herald.db"], "no partial, -wal or -shm file is left");
 
-    const restored = await startServer({ dataDir: folder });
+    const restored = await startServer({ dataDir: folder, store: "sqlite" });
     try {
       const res = await fetch(`${restored.url}/api/v1/topics/room:bk/messages`, {
         headers: { "x-herald-user": "bob" },

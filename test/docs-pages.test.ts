@@ -227,7 +227,7 @@ describe("docs - operating.md backup and restore drill", () => {
     const topic = "room:drill";
     const answered = new Map<string, PublishOk>();
     try {
-      const server = await startServer({ dataDir });
+      const server = await startServer({ dataDir, store: "sqlite" });
       const reader = await connect(server.url, { user: "bob", clientId: "drill-reader" });
       const got = collect(reader);
       await reader.emitWithAck("subscribe", { topic });
@@ -267,7 +267,7 @@ describe("docs - operating.md backup and restore drill", () => {
       const restoredDir = path.join(work, "restored");
       fs.mkdirSync(restoredDir);
       fs.copyFileSync(backupFile, path.join(restoredDir, "herald.db"));
-      const restored = await startServer({ dataDir: restoredDir });
+      const restored = await startServer({ dataDir: restoredDir, store: "sqlite" });
       try {
         const messages = await readAll(restored.url, topic, "bob");
         // A consistent snapshot: every message answered before the backup began, and then a gapless

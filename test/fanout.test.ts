@@ -35,6 +35,8 @@ class LossyFanout implements Fanout {
   resync(): void {
     for (const l of this.resyncs) l();
   }
+
+  async close(): Promise<void> {}
 }
 
 describe("fan-out that loses runs", () => {

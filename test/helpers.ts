@@ -4,6 +4,7 @@
  * and a raw socket.io-client that knows only the wire protocol (`connect`).
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -28,13 +29,14 @@ export const TEST_DATABASE_URL = process.env.HERALD_TEST_DATABASE_URL ?? "postgr
  * A fresh schema for one test: `url` puts Herald's tables in it (the connection's search_path),
  * `drop` removes it with everything in it.
  */
-export async function pgSchema(): Promise<{ name: string; url: string; drop(): Promise<void> }> {
-  const name = `herald_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+export async function pgSchema(
+  name = `herald_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`,
+): Promise<{ name: string; url: string; drop(): Promise<void> }> {
   const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await admin.connect().catch((err: Error) => {
     throw new Error(`PostgreSQL is needed at ${TEST_DATABASE_URL} for this test: ${err.message}`);
   });
-  await admin.query(`CREATE SCHEMA ${name}`);
+  await admin.query(`CREATE SCHEMA IF NOT EXISTS ${name}`);
   await admin.end();
   const url = new URL(TEST_DATABASE_URL);
   url.searchParams.set("options", `-c search_path=${name}`);
@@ -57,9 +59,25 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/**
+ * `HERALD_TEST_STORE=postgres npm run test:unit` runs the in-process servers on PostgreSQL, each
+ * in a schema of its own: the same protocol suites against the other store.
+ */
+const TEST_STORE = process.env.HERALD_TEST_STORE === "postgres" ? "postgres" : "sqlite";
+
 export async function startServer(overrides: Partial<Config> = {}, options: HeraldOptions = {}): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? tempDir();
-  const config = loadConfig({}, { port: 0, host: "127.0.0.1", logLevel: "silent", ...overrides, dataDir });
+  // A test that restarts a server on its data dir gets the same schema again (and leaves it).
+  const schema =
+    TEST_STORE === "postgres" && !overrides.store
+      ? await pgSchema(
+          overrides.dataDir
+            ? `herald_test_dir_${createHash("sha1").update(dataDir).digest("hex").slice(0, 16)}`
+            : undefined,
+        )
+      : undefined;
+  const onPg = schema ? { store: "postgres" as const, databaseUrl: schema.url } : {};
+  const config = loadConfig({}, { port: 0, host: "127.0.0.1", logLevel: "silent", ...onPg, ...overrides, dataDir });
   const herald = await createHerald(config, options);
   return {
     url: herald.url,
@@ -67,6 +85,7 @@ export async function startServer(overrides: Partial<Config> = {}, options: Hera
     dataDir,
     async close() {
       await herald.close();
+      if (!overrides.dataDir) await schema?.drop();
       if (!overrides.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -110,9 +110,12 @@ export class PgStore implements Store {
       // few hundred ms of commits, as `normal` in SQLite may lose them in a power loss.
       options: `-c synchronous_commit=${options.durability === "full" ? "on" : "off"}`,
     });
-    // An idle connection that breaks (PostgreSQL restarted) is dropped by the pool; without a
-    // listener the error would end the process.
-    this.pool.on("error", (err) => options.onError?.(`PostgreSQL connection lost: ${err.message}`));
+    // A connection that breaks (PostgreSQL restarted, a backend terminated) emits 'error', idle or
+    // checked out, sometimes twice (the FATAL notice, then ECONNRESET); unheard, one would end the
+    // process. The query under way fails by itself, and the pool drops the connection.
+    const lost = (err: Error) => options.onError?.(`PostgreSQL connection lost: ${err.message}`);
+    this.pool.on("error", lost);
+    this.pool.on("connect", (client) => client.on("error", lost));
     this.queue = new WriteQueue<Op>(
       {
         mayCommit: () => !this.committing,
@@ -144,14 +147,17 @@ export class PgStore implements Store {
     const started = performance.now();
     let messages: Fresh[] = [];
     let failure: unknown;
+    let retried = false;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       messages = [];
       failure = undefined;
       let client: pg.PoolClient | undefined;
+      let committing = false;
       try {
         client = await this.pool.connect();
         await client.query("BEGIN");
         await this.apply(client, writes, messages);
+        committing = true;
         await client.query("COMMIT");
         client.release();
         break;
@@ -161,7 +167,12 @@ export class PgStore implements Store {
         // A connection that failed mid-transaction is not given to anyone again.
         client?.release(err instanceof RaceLost ? undefined : (err as Error));
         for (const t of this.taken) this.queue.lazy.restore(t);
-        if (!(err instanceof RaceLost)) break;
+        if (err instanceof RaceLost) continue;
+        // Before COMMIT was sent nothing took effect, so one more try on a fresh connection hides a
+        // connection the pool still held after PostgreSQL dropped it. A COMMIT without an answer
+        // may have committed: that fails, and the publisher's retry with the same id finds out.
+        if (committing || retried) break;
+        retried = true;
       } finally {
         this.taken = [];
       }

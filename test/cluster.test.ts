@@ -1,0 +1,340 @@
+/**
+ * The cluster (PROTOCOL.md "Running"): three real node processes on one PostgreSQL schema and one
+ * Redis, behind no balancer, with clients spread over the nodes. Redis is a hint and PostgreSQL
+ * the truth, so every test checks the same things whatever fails: one gapless order per topic that
+ * every subscriber on every node sees, each message once, and every publish answered `ok` in the
+ * log exactly once. Without PostgreSQL or Redis these tests fail: they do not skip.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import net from "node:net";
+import { after, describe, it } from "node:test";
+import pg from "pg";
+import type { Message } from "../shared/protocol.js";
+import { call, eventually, metric, ok, sub } from "./conformance.js";
+import {
+  collect,
+  connect,
+  pgSchema,
+  type RawSocket,
+  type SpawnedServer,
+  sleep,
+  spawnServer,
+  TEST_DATABASE_URL,
+  tempDir,
+} from "./helpers.js";
+
+const REDIS_URL = "redis://127.0.0.1:6379";
+
+interface Cluster {
+  nodes: SpawnedServer[];
+  /** The schema's connection string, with an application_name that names this cluster's backends. */
+  url: string;
+  appName: string;
+  close(): Promise<void>;
+}
+
+async function startCluster(size: number, redisUrl = REDIS_URL): Promise<Cluster> {
+  const schema = await pgSchema();
+  const url = new URL(schema.url);
+  url.searchParams.set("application_name", schema.name);
+  const nodes = await Promise.all(
+    Array.from({ length: size }, (_, i) =>
+      spawnServer(tempDir(), {
+        HERALD_STORE: "postgres",
+        HERALD_DATABASE_URL: url.toString(),
+        HERALD_REDIS_URL: redisUrl,
+        HERALD_REDIS_PREFIX: schema.name,
+        HERALD_NODE_ID: `node${i}`,
+      }),
+    ),
+  );
+  return {
+    nodes,
+    url: url.toString(),
+    appName: schema.name,
+    async close() {
+      await Promise.all(nodes.map((n) => n.kill()));
+      await schema.drop();
+    },
+  };
+}
+
+/**
+ * Publishes every id to `topic` as a client that retries: windows of `window` publishes, each
+ * unanswered or refused one sent again with its id, and on a lost connection the next node of
+ * `urls`. Resolves with the seq each id got.
+ */
+async function publishAll(
+  urls: string[],
+  user: string,
+  topic: string,
+  ids: string[],
+  options: { window?: number; onAcked?: (count: number) => void } = {},
+): Promise<Map<string, number>> {
+  const window = options.window ?? 10;
+  const acked = new Map<string, number>();
+  let node = 0;
+  const end = Date.now() + 60_000;
+  while (acked.size < ids.length) {
+    if (Date.now() > end) throw new Error(`published ${acked.size} of ${ids.length}`);
+    let socket: RawSocket;
+    try {
+      socket = await connect(urls[node % urls.length]!, { user, clientId: `${user}-publisher` });
+    } catch {
+      node++;
+      await sleep(50);
+      continue;
+    }
+    const pending = ids.filter((id) => !acked.has(id));
+    for (let i = 0; i < pending.length && socket.connected; i += window) {
+      const chunk = pending.slice(i, i + window);
+      const replies = await Promise.all(
+        chunk.map((id) =>
+          socket
+            .timeout(5000)
+            .emitWithAck("publish", { id, topic, payload: { id } })
+            .catch(() => undefined),
+        ),
+      );
+      replies.forEach((reply, j) => {
+        if (reply?.ok) acked.set(chunk[j]!, reply.seq);
+      });
+      options.onAcked?.(acked.size);
+      if (replies.some((r) => !r?.ok)) await sleep(20); // a storage failure: retried next pass
+    }
+    if (!socket.connected) node++;
+    socket.close();
+  }
+  return acked;
+}
+
+/** Every seq from 1 to `count` once, in order, and the ids those seqs got in the log. */
+function assertOneOrder(messages: Message[], seqs: Map<string, number>, what: string): void {
+  assert.deepEqual(
+    messages.map((m) => m.seq),
+    Array.from({ length: seqs.size }, (_, i) => i + 1),
+    `${what}: every seq once, in order`,
+  );
+  for (const m of messages) assert.equal(seqs.get(m.id), m.seq, `${what}: ${m.id} has the seq its publisher got`);
+}
+
+/** The log as PostgreSQL holds it: each id once, gapless. */
+async function logOf(url: string, topic: string): Promise<{ id: string; seq: number }[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ id: string; seq: string }>(
+      "SELECT id, seq FROM messages WHERE topic = $1 ORDER BY seq",
+      [topic],
+    );
+    return rows.map((r) => ({ id: r.id, seq: Number(r.seq) }));
+  } finally {
+    await client.end();
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** A Redis of the test's own, so that it can be killed and started again. */
+async function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn(
+    "redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let output = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 10_000);
+    child.stdout!.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes("Ready to accept connections")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once("error", reject);
+  });
+  return child;
+}
+
+async function killRedis(child: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGKILL");
+  await exited;
+}
+
+const ids = (prefix: string, n: number) =>
+  Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(4, "0")}`);
+
+describe("cluster: three nodes on PostgreSQL and Redis", () => {
+  const open: { close(): Promise<void> }[] = [];
+  after(async () => {
+    for (const c of open.splice(0)) await c.close();
+  });
+
+  it("gives one order per topic, and every message to every subscriber on every node once", async () => {
+    const cluster = await startCluster(3);
+    open.push(cluster);
+    const urls = cluster.nodes.map((n) => n.url);
+    const subscribers = await Promise.all(urls.map((url, i) => connect(url, { user: `reader${i}` })));
+    const inboxes = subscribers.map((s) => collect(s, { ack: true }));
+    for (const s of subscribers) await sub(s, "room:one");
+    // Two publishers on two nodes at once, contending for the topic's seqs.
+    const [a, b] = await Promise.all([
+      publishAll([urls[0]!], "ann", "room:one", ids("ann", 300)),
+      publishAll([urls[1]!], "bob", "room:one", ids("bob", 300)),
+    ]);
+    const seqs = new Map([...a, ...b]);
+    assert.equal(new Set(seqs.values()).size, 600, "600 distinct seqs");
+    for (const [i, inbox] of inboxes.entries()) {
+      await inbox.until(600);
+      assertOneOrder(inbox.messages, seqs, `reader on node${i}`);
+    }
+    // Each publisher's messages keep its order (it sent each window after the last was answered).
+    for (const mine of [a, b]) {
+      const order = [...mine.values()];
+      assert.deepEqual(
+        order,
+        [...order].sort((x, y) => x - y),
+      );
+    }
+    // Nothing more comes: each was delivered once.
+    await sleep(300);
+    for (const inbox of inboxes) assert.equal(inbox.messages.length, 600);
+    for (const s of subscribers) s.close();
+  });
+
+  it("a node SIGKILLed mid-stream: its clients go on through the others, nothing answered is lost or doubled", async () => {
+    const cluster = await startCluster(3);
+    open.push(cluster);
+    const urls = cluster.nodes.map((n) => n.url);
+    const watcher = await connect(urls[2]!, { user: "watcher" });
+    const watched = collect(watcher, { ack: true });
+    await sub(watcher, "room:kill");
+    // A durable subscriber on the node that dies, with a clientId it keeps.
+    const tom = await connect(urls[0]!, { user: "tom", clientId: "tom-1" });
+    const tomBefore = collect(tom, { ack: true });
+    await sub(tom, "room:kill");
+
+    let killed = false;
+    const published = publishAll([urls[0]!, urls[1]!], "pat", "room:kill", ids("pat", 400), {
+      onAcked: (count) => {
+        if (count >= 150 && !killed) {
+          killed = true;
+          void cluster.nodes[0]!.kill();
+        }
+      },
+    });
+    const seqs = await published;
+    assert.ok(killed);
+    // tom resumes on node1 from its acked cursor; what it got but had not acked comes again.
+    const tomAgain = await connect(urls[1]!, { user: "tom", clientId: "tom-1" });
+    const tomAfter = collect(tomAgain, { ack: true });
+    await eventually(
+      async () => {
+        const bySeq = new Set([...tomBefore.messages, ...tomAfter.messages].map((m) => m.seq));
+        return bySeq.size === 400;
+      },
+      "tom has every seq, across the two nodes",
+      15_000,
+    );
+    const resumedAt = tomAfter.messages[0]!.seq;
+    assert.ok(resumedAt <= tomBefore.messages.length + 1, "resumed at or below what it had");
+    assert.deepEqual(
+      tomAfter.messages.map((m) => m.seq),
+      Array.from({ length: 401 - resumedAt }, (_, i) => resumedAt + i),
+      "in order from its cursor, once each",
+    );
+
+    await watched.until(400, 15_000);
+    assertOneOrder(watched.messages, seqs, "the watcher on node2");
+    const log = await logOf(cluster.url, "room:kill");
+    assert.equal(log.length, 400, "each answered publish once in the log");
+    assert.deepEqual(new Set(log.map((r) => r.id)), new Set(seqs.keys()));
+    watcher.close();
+    tomAgain.close();
+  });
+
+  it("Redis killed and started again mid-stream: delivery goes on through PostgreSQL, then Redis again", async () => {
+    const port = await freePort();
+    let redis = await startRedis(port);
+    const cluster = await startCluster(2, `redis://127.0.0.1:${port}`);
+    open.push(cluster, { close: () => killRedis(redis) });
+    const urls = cluster.nodes.map((n) => n.url);
+    const reader = await connect(urls[1]!, { user: "reader" });
+    const inbox = collect(reader, { ack: true });
+    await sub(reader, "room:redis");
+
+    const first = await publishAll([urls[0]!], "pia", "room:redis", ids("a", 100));
+    await inbox.until(100);
+    await killRedis(redis);
+    // Without Redis the reader's node learns of node0's messages from PostgreSQL.
+    const second = await publishAll([urls[0]!], "pia", "room:redis", ids("b", 100));
+    await inbox.until(200, 10_000);
+    const metrics = await (await fetch(`${urls[1]}/metrics`)).text();
+    assert.equal(metric(metrics, "herald_fanout_connected"), 0, "the node says Redis is away");
+    redis = await startRedis(port);
+    await eventually(
+      async () => metric(await (await fetch(`${urls[1]}/metrics`)).text(), "herald_fanout_connected") === 1,
+      "the node is back on Redis",
+      15_000,
+    );
+    const third = await publishAll([urls[0]!], "pia", "room:redis", ids("c", 100));
+    await inbox.until(300, 10_000);
+    assertOneOrder(inbox.messages, new Map([...first, ...second, ...third]), "the reader on node1");
+    await sleep(300);
+    assert.equal(inbox.messages.length, 300, "each once");
+    reader.close();
+  });
+
+  it("PostgreSQL's backends terminated mid-stream: refused publishes are retried, nothing answered is lost", async () => {
+    const cluster = await startCluster(2);
+    open.push(cluster);
+    const urls = cluster.nodes.map((n) => n.url);
+    const reader = await connect(urls[1]!, { user: "reader" });
+    const inbox = collect(reader, { ack: true });
+    await sub(reader, "room:pg");
+    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    let terminated = 0;
+    const terminate = async () => {
+      const { rows } = await admin.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+        [cluster.appName],
+      );
+      terminated += rows.length;
+    };
+    let kills = 0;
+    const seqs = await publishAll([urls[0]!, urls[1]!], "pam", "room:pg", ids("pam", 400), {
+      onAcked: (count) => {
+        if (count >= 100 * (kills + 1) && kills < 3) {
+          kills++;
+          void terminate();
+        }
+      },
+    });
+    await admin.end();
+    assert.ok(terminated > 0, "backends were terminated");
+    await inbox.until(400, 15_000);
+    assertOneOrder(inbox.messages, seqs, "the reader on node1");
+    const log = await logOf(cluster.url, "room:pg");
+    assert.deepEqual(
+      log.map((r) => r.seq),
+      Array.from({ length: 400 }, (_, i) => i + 1),
+    );
+    // The nodes still serve.
+    const late = await connect(urls[0]!, { user: "late" });
+    await ok(call(late, "publish", { id: "late-1", topic: "room:pg", payload: 1 }));
+    late.close();
+    reader.close();
+  });
+});
