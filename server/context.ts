@@ -1,4 +1,5 @@
 /** What every handler is given: the settings and the parts of one running hub. */
+import type { Cluster } from "./cluster.js";
 import type { Config } from "./config.js";
 import type { Delivery } from "./delivery.js";
 import type { Groups } from "./groups.js";
@@ -17,6 +18,8 @@ export interface Context {
   presence: Presence;
   requests: Requests;
   transactions: Transactions;
+  /** The other nodes, in a cluster (HERALD_REDIS_URL); undefined on a node of its own. */
+  cluster?: Cluster;
   metrics: Metrics;
   log: Logger;
 }

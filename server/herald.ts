@@ -6,6 +6,7 @@ import Fastify, { type FastifyReply } from "fastify";
 import { Server } from "socket.io";
 import type { ClientToServerEvents, ServerToClientEvents } from "../shared/protocol.js";
 import { Authenticator } from "./auth.js";
+import { Cluster } from "./cluster.js";
 import { coalesceWrites } from "./coalesce.js";
 import type { Config } from "./config.js";
 import type { Context } from "./context.js";
@@ -17,11 +18,13 @@ import { Hub } from "./hub.js";
 import { createLogger, type Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
 import { OriginPolicy } from "./origin.js";
+import { Peers } from "./peers.js";
 import { Presence } from "./presence.js";
 import { RedisFanout } from "./redis-fanout.js";
 import { Requests } from "./requests.js";
 import { Retention } from "./retention.js";
 import { terminator } from "./send-buffer.js";
+import { signalHere } from "./signal.js";
 import { openStore } from "./store/open.js";
 import { Transactions } from "./transactions.js";
 
@@ -58,17 +61,12 @@ export interface HeraldOptions {
   fanout?: Fanout;
 }
 
-/** In-process alone; between the nodes of a cluster over Redis when HERALD_REDIS_URL is set. */
-async function openFanout(config: Readonly<Config>, metrics: Metrics, log: Logger): Promise<Fanout> {
-  if (!config.redisUrl) return new LocalFanout();
-  const fanout = new RedisFanout({
-    url: config.redisUrl,
-    prefix: config.redisPrefix,
-    log: log.child({ module: "fanout" }),
-    ...metrics.fanout(),
-  });
-  await fanout.start();
-  return fanout;
+/** The other nodes over Redis when HERALD_REDIS_URL is set (peers.ts); none on a node of its own. */
+async function openPeers(config: Readonly<Config>, log: Logger): Promise<Peers | undefined> {
+  if (!config.redisUrl) return undefined;
+  const peers = new Peers({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: "cluster" }) });
+  await peers.start();
+  return peers;
 }
 
 export async function createHerald(config: Readonly<Config>, options: HeraldOptions = {}): Promise<Herald> {
@@ -80,7 +78,11 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
     ...(options.now ? { now: options.now } : {}),
   });
   const metrics = new Metrics(store, config.nodeId);
-  const fanout = options.fanout ?? (await openFanout(config, metrics, log));
+  const peers = await openPeers(config, log);
+  // In-process alone; between the nodes over Redis in a cluster.
+  const fanout =
+    options.fanout ??
+    (peers ? new RedisFanout(peers, { log: log.child({ module: "fanout" }), ...metrics.fanout() }) : new LocalFanout());
   store.onDurable((messages, durableAt) => fanout.publish(messages, durableAt));
   const presence = new Presence();
   const groups = new Groups(fanout, store, config, metrics, log.child({ module: "groups" }));
@@ -109,6 +111,19 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
     metrics,
     log,
   };
+  if (peers) {
+    const cluster = new Cluster({
+      peers,
+      presence,
+      requests: ctx.requests,
+      log: log.child({ module: "cluster" }),
+      session: (user, clientId) => made?.session(user, clientId),
+      release: (session) => made!.letGo(session),
+      signalHere: (event) => signalHere(ctx, event),
+    });
+    ctx.cluster = cluster;
+    ctx.requests.remote = (to, event, timeoutMs) => cluster.request(to, event, timeoutMs);
+  }
   await groups.load();
   await transactions.start();
   const auth = new Authenticator(config);
@@ -174,6 +189,7 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
       hub.stop(); // no new events: what is in flight finishes below
       await store.close(); // everything queued is committed, flushed and answered
       await fanout.close();
+      await peers?.close();
       // A client that does not read answers the WebSocket closing handshake only when ws gives up
       // on it, after 30 s, and the stop would wait that long (or be cut by main.ts at 5 s): what is
       // still open after a grace is dropped without the handshake. Taken before the disconnect,

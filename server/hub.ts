@@ -188,16 +188,15 @@ export class Hub {
     const old = this.sessions.get(session.key);
     this.sessions.set(session.key, session);
     if (old) {
-      // PROTOCOL: the older socket gets no more deliveries, then REPLACED, then is disconnected.
       old.live = false;
-      stopDelivery(this.ctx, old);
-      this.ctx.requests.drop(old);
-      old.socket.emit("error", { code: "REPLACED", message: "a newer connection of this client took over" });
-      old.socket.disconnect(true);
+      this.replace(old);
       // PROTOCOL: no presence event for the hand-over. The old sessions leave their topics once this
       // one has joined them; one replaced before it joined hands on the sessions it was to drop.
       session.handover.push(old, ...old.handover.splice(0));
     }
+    // In a cluster the client's connection on another node is let go first, its acks written.
+    const handed = await this.ctx.cluster?.claim(user, clientId);
+    if (!session.live) throw new HeraldError("REPLACED", "a newer connection of this client took over");
     this.ctx.presence.connect(session);
     // A client that goes away during the handshake never gets a "connection" (socket.io drops it
     // quietly), so the end of its transport is what ends the session in every case.
@@ -212,7 +211,29 @@ export class Hub {
     if (!resumed) throw new HeraldError("REPLACED", "a newer connection of this client took over");
     // The new session has joined its topics, so the old ones leave without a presence event.
     for (const replaced of session.handover.splice(0)) drop(this.ctx, replaced);
+    if (handed) this.ctx.cluster!.claimed(session, handed);
     socket.data = session;
+  }
+
+  /**
+   * A connection of the same client on another node took over (cluster.ts): this one goes as a
+   * REPLACED one does, at once, and then what it acked without a reply is written.
+   */
+  async letGo(session: Session): Promise<void> {
+    if (this.sessions.get(session.key) === session) this.sessions.delete(session.key);
+    session.live = false;
+    this.replace(session);
+    for (const replaced of session.handover.splice(0)) drop(this.ctx, replaced);
+    drop(this.ctx, session);
+    await this.ctx.store.flush();
+  }
+
+  /** PROTOCOL: the older socket gets no more deliveries, then REPLACED, then is disconnected. */
+  private replace(old: Session): void {
+    stopDelivery(this.ctx, old);
+    this.ctx.requests.drop(old);
+    old.socket.emit("error", { code: "REPLACED", message: "a newer connection of this client took over" });
+    old.socket.disconnect(true);
   }
 
   /**

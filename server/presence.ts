@@ -3,9 +3,16 @@
  * subscribed to it. A `presence` event goes to the topic's other live subscribers when a user's
  * first subscribed connection comes or its last one goes; none for `broadcast`. The hand-over of a
  * REPLACED connection is silent because the new session joins before the old one leaves.
+ *
+ * In a cluster each node knows its own sessions and, from what the others say (cluster.ts), which
+ * other nodes hold a user in a topic: a user is in a topic while any node holds it, and each node
+ * tells its own subscribers when that changes. `changed` is how this node's own changes go out.
  */
 import { BROADCAST } from "../shared/topics.js";
 import type { Session } from "./session.js";
+
+/** A change of this node's own holdings: a user's first session here in a topic, or its last one gone. */
+export type PresenceChange = (topic: string, user: string, online: boolean) => void;
 
 export class Presence {
   /** topic -> user -> that user's live sessions subscribed to the topic. */
@@ -17,15 +24,19 @@ export class Presence {
    * deliveries stop at once, but it must stay in the topics until its successor has joined them.
    */
   private readonly joined = new Map<Session, Set<string>>();
+  /** topic (BROADCAST for being online at all) -> user -> the other nodes that hold it. */
+  private readonly remote = new Map<string, Map<string, Set<string>>>();
+  /** Set by cluster.ts: this node's changes, for the other nodes. */
+  changed: PresenceChange | undefined;
 
   connect(session: Session): void {
-    addTo(this.online, session.user, session);
+    this.local(BROADCAST, this.online, session.user, session, true);
   }
 
   /** Leaves every topic the session joined, then goes offline. */
   disconnect(session: Session): void {
     for (const topic of [...(this.joined.get(session) ?? [])]) this.leave(topic, session);
-    removeFrom(this.online, session.user, session);
+    this.local(BROADCAST, this.online, session.user, session, false);
   }
 
   join(topic: string, session: Session): void {
@@ -41,7 +52,7 @@ export class Presence {
       this.joined.set(session, topics);
     }
     topics.add(topic);
-    if (addTo(users, session.user, session)) this.announce(topic, users, session.user, true);
+    this.local(topic, users, session.user, session, true);
   }
 
   leave(topic: string, session: Session): void {
@@ -49,8 +60,13 @@ export class Presence {
     if (topics?.delete(topic) && topics.size === 0) this.joined.delete(session);
     const users = this.topics.get(topic);
     if (!users) return;
-    if (removeFrom(users, session.user, session)) this.announce(topic, users, session.user, false);
+    this.local(topic, users, session.user, session, false);
     if (users.size === 0) this.topics.delete(topic);
+  }
+
+  /** The topics a session has joined (and BROADCAST): what a hand-over to another node passes on. */
+  held(session: Session): string[] {
+    return [BROADCAST, ...(this.joined.get(session) ?? [])];
   }
 
   /**
@@ -63,13 +79,73 @@ export class Presence {
     return newest;
   }
 
-  users(topic: string): string[] {
-    const users = topic === BROADCAST ? this.online : this.topics.get(topic);
-    return users ? [...users.keys()].sort() : [];
+  /** Other nodes that hold a live connection of the user. */
+  nodesOf(user: string): string[] {
+    return [...(this.remote.get(BROADCAST)?.get(user) ?? [])];
   }
 
-  private announce(topic: string, users: Map<string, Set<Session>>, user: string, online: boolean): void {
-    for (const [other, sessions] of users) {
+  users(topic: string): string[] {
+    const users = new Set((topic === BROADCAST ? this.online : this.topics.get(topic))?.keys());
+    for (const user of this.remote.get(topic)?.keys() ?? []) users.add(user);
+    return [...users].sort();
+  }
+
+  /** Another node now holds (or no longer holds) the user in the topic. */
+  remoteChange(node: string, topic: string, user: string, online: boolean): void {
+    const before = this.has(topic, user);
+    let users = this.remote.get(topic);
+    if (online) {
+      if (!users) {
+        users = new Map();
+        this.remote.set(topic, users);
+      }
+      let nodes = users.get(user);
+      if (!nodes) {
+        nodes = new Set();
+        users.set(user, nodes);
+      }
+      nodes.add(node);
+    } else {
+      const nodes = users?.get(user);
+      if (nodes?.delete(node) && nodes.size === 0) {
+        users!.delete(user);
+        if (users!.size === 0) this.remote.delete(topic);
+      }
+    }
+    if (before !== this.has(topic, user)) this.announce(topic, user, !before);
+  }
+
+  /** A node went down: whatever it held is let go. */
+  nodeDown(node: string): void {
+    for (const [topic, users] of [...this.remote]) {
+      for (const [user, nodes] of [...users]) if (nodes.has(node)) this.remoteChange(node, topic, user, false);
+    }
+  }
+
+  /** This node's holdings, for a node that just came: topic -> users. */
+  snapshot(): Record<string, string[]> {
+    const out: Record<string, string[]> = { [BROADCAST]: [...this.online.keys()] };
+    for (const [topic, users] of this.topics) out[topic] = [...users.keys()];
+    return out;
+  }
+
+  private has(topic: string, user: string): boolean {
+    const local = topic === BROADCAST ? this.online : this.topics.get(topic);
+    return local?.has(user) === true || this.remote.get(topic)?.has(user) === true;
+  }
+
+  /** Adds or removes a session of ours; on the user's first or last one here, others hear of it. */
+  private local(topic: string, users: Map<string, Set<Session>>, user: string, session: Session, add: boolean): void {
+    const before = this.has(topic, user);
+    const changed = add ? addTo(users, user, session) : removeFrom(users, user, session);
+    if (!changed) return;
+    this.changed?.(topic, user, add);
+    if (before !== this.has(topic, user) && topic !== BROADCAST) this.announce(topic, user, add);
+  }
+
+  private announce(topic: string, user: string, online: boolean): void {
+    if (topic === BROADCAST) return;
+    for (const [other, sessions] of this.topics.get(topic) ?? []) {
       if (other === user) continue;
       for (const s of sessions) s.socket.emit("presence", { topic, user, online });
     }

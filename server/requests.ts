@@ -11,8 +11,8 @@
  * `timeout()` flag, because a disconnect must end the request at once; socket.io drops a gone
  * socket's waiting acknowledgements with the socket.
  *
- * Routing asks only `newest(user)`, this node's newest session of a user (presence.ts): the seam
- * where a cluster looks the user up on the other nodes.
+ * Routing asks `newest(user)`, this node's newest session of a user (presence.ts), and in a
+ * cluster, when the user has none here, a node that has one (cluster.ts), which runs `answer`.
  */
 import { HeraldError } from "../shared/errors.js";
 import { DEFAULTS, type RequestEvent, type RequestOk } from "../shared/protocol.js";
@@ -24,8 +24,12 @@ import type { Session } from "./session.js";
 interface Waiting {
   target: Session;
   timer: ReturnType<typeof setTimeout>;
-  settle(outcome: RequestOk | HeraldError): void;
+  /** The target's answer as it gave it, or why there is none (TIMEOUT, UNAVAILABLE). */
+  settle(outcome: unknown): void;
 }
+
+/** Asks another node's connection of `to` (cluster.ts): its raw answer, or a HeraldError. */
+export type RemoteRequest = (to: string, event: RequestEvent, timeoutMs: number) => Promise<unknown>;
 
 /** How a relayed error's code and message may look: what an app can put there is not Herald's table. */
 const MAX_ERROR_TEXT = 1024;
@@ -34,9 +38,12 @@ export class Requests {
   /** The requests waiting on each target session. */
   private readonly waiting = new Map<Session, Set<Waiting>>();
 
+  /** Set in a cluster: where a request goes when its user has no connection on this node. */
+  remote: RemoteRequest | undefined;
+
   constructor(
     private readonly maxPayload: number,
-    private readonly newest: (user: string, except: Session) => Session | undefined,
+    private readonly newest: (user: string, except?: Session) => Session | undefined,
   ) {}
 
   /** Requests waiting for an answer now, over all targets (for tests and stats). */
@@ -53,14 +60,33 @@ export class Requests {
       event.params = args.params;
     }
     session.bucket.take();
-    const target = this.newest(args.to, session);
-    if (!target) throw new HeraldError("UNAVAILABLE", `${args.to} has no live connection to answer`);
     const timeoutMs = args.timeoutMs ?? DEFAULTS.requestTimeoutMs;
-    const outcome = await new Promise<RequestOk | HeraldError>((resolve) => {
+    const target = this.newest(args.to, session);
+    let answer: unknown;
+    if (target) answer = await this.ask(target, args.to, event, timeoutMs);
+    else if (this.remote) answer = await this.remote(args.to, event, timeoutMs).catch((err: unknown) => err);
+    else throw new HeraldError("UNAVAILABLE", `${args.to} has no live connection to answer`);
+    const outcome = answer instanceof HeraldError ? answer : relay(answer, this.maxPayload);
+    if (outcome instanceof HeraldError) throw outcome;
+    return outcome;
+  }
+
+  /** A request routed from another node: the answer of this node's newest connection of `to`, as given. */
+  async answer(to: string, event: RequestEvent, timeoutMs: number): Promise<unknown> {
+    const target = this.newest(to);
+    if (!target) throw new HeraldError("UNAVAILABLE", `${to} has no live connection to answer`);
+    const answer = await this.ask(target, to, event, timeoutMs);
+    if (answer instanceof HeraldError) throw answer;
+    return answer;
+  }
+
+  /** Emits the request to the target and waits: its answer as given, or a HeraldError. */
+  private ask(target: Session, to: string, event: RequestEvent, timeoutMs: number): Promise<unknown> {
+    return new Promise((resolve) => {
       const waiting: Waiting = {
         target,
         timer: setTimeout(
-          () => waiting.settle(new HeraldError("TIMEOUT", `${args.to} did not answer within ${timeoutMs} ms`)),
+          () => waiting.settle(new HeraldError("TIMEOUT", `${to} did not answer within ${timeoutMs} ms`)),
           timeoutMs,
         ),
         settle: (result) => {
@@ -74,10 +100,8 @@ export class Requests {
         this.waiting.set(target, set);
       }
       set.add(waiting);
-      target.socket.emit("request", event, (answer: unknown) => waiting.settle(relay(answer, this.maxPayload)));
+      target.socket.emit("request", event, (answer: unknown) => waiting.settle(answer));
     });
-    if (outcome instanceof HeraldError) throw outcome;
-    return outcome;
   }
 
   /** The target session is gone (disconnected, REPLACED): what waits on it is UNAVAILABLE now. */

@@ -30,6 +30,10 @@ export async function subscribe(ctx: Context, session: Session, args: SubscribeA
 
 async function subscribeStream(ctx: Context, session: Session, args: SubscribeArgs, call: Call): Promise<SubscribeOk> {
   const quota = ctx.config.maxSubscriptions;
+  if (args.group !== undefined && ctx.cluster) {
+    // Each node would hand the group's messages to its own members: one message to several.
+    throw new HeraldError("UNAVAILABLE", "consumer groups across the nodes of a cluster are not built yet");
+  }
   if (args.group !== undefined) {
     const { head, acked, member } = await ctx.groups.join(session, args.topic, args.group, args.from, quota);
     if (member) {
@@ -94,6 +98,8 @@ export async function resume(ctx: Context, session: Session): Promise<boolean> {
   if (!session.live) return false;
   for (const { topic, acked, group } of subs) {
     if (group === undefined) ctx.delivery.attach(session, topic, acked);
+    else if (ctx.cluster)
+      continue; // see subscribe: not in a cluster yet
     else ctx.groups.resume(session, topic, group);
     ctx.presence.join(topic, session);
   }

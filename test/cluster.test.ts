@@ -11,7 +11,7 @@ import net from "node:net";
 import { after, describe, it } from "node:test";
 import pg from "pg";
 import type { Message } from "../shared/protocol.js";
-import { call, eventually, metric, ok, sub } from "./conformance.js";
+import { call, disconnected, eventually, fails, metric, ok, record, send, sub } from "./conformance.js";
 import {
   collect,
   connect,
@@ -336,5 +336,121 @@ describe("cluster: three nodes on PostgreSQL and Redis", () => {
     await ok(call(late, "publish", { id: "late-1", topic: "room:pg", payload: 1 }));
     late.close();
     reader.close();
+  });
+
+  it("presence, signals, direct messages and requests reach users on other nodes", async () => {
+    const cluster = await startCluster(3);
+    open.push(cluster);
+    const urls = cluster.nodes.map((n) => n.url);
+    const carol = await connect(urls[2]!, { user: "carol" });
+    const carolSaw = record(carol);
+    await sub(carol, "room:p");
+    const alice = await connect(urls[0]!, { user: "alice" });
+    const aliceSaw = record(alice);
+    await sub(alice, "room:p");
+    await sub(alice, "user:alice");
+    const bob = await connect(urls[1]!, { user: "bob" });
+    const bobSaw = record(bob);
+    await sub(bob, "room:p");
+    await eventually(() => carolSaw.of("presence").length === 2, "carol hears alice and bob come");
+    assert.deepEqual(carolSaw.of("presence"), [
+      { topic: "room:p", user: "alice", online: true },
+      { topic: "room:p", user: "bob", online: true },
+    ]);
+    for (const s of [alice, bob, carol]) {
+      await eventually(
+        async () =>
+          JSON.stringify((await call(s, "presence", { topic: "room:p" })).users) === '["alice","bob","carol"]',
+        "every node knows all three",
+      );
+    }
+    // A signal goes to the topic's subscribers on every node, not back to its sender.
+    send(alice, "signal", { topic: "room:p", payload: { typing: true } });
+    const signal = { topic: "room:p", from: "alice", payload: { typing: true } };
+    await eventually(() => bobSaw.of("signal").length === 1 && carolSaw.of("signal").length === 1, "signals arrive");
+    assert.deepEqual(bobSaw.of("signal"), [signal]);
+    assert.deepEqual(carolSaw.of("signal"), [signal]);
+    assert.deepEqual(aliceSaw.of("signal"), []);
+    // A direct message to alice's inbox from bob's node.
+    await ok(call(bob, "publish", { id: "dm-1", topic: "user:alice", payload: "hi" }));
+    await eventually(() => aliceSaw.messages("user:alice").length === 1, "alice gets the direct message");
+    // A request to a user on another node, its answer, a relayed error, and nobody to ask.
+    bob.on("request", (event, answer) => {
+      if (event.method === "add") answer({ result: (event.params as number[]).reduce((a, b) => a + b, 0) });
+      else answer({ error: { code: "NO_SUCH_METHOD", message: event.method } });
+    });
+    assert.deepEqual(await call(alice, "request", { to: "bob", method: "add", params: [2, 3] }), {
+      ok: true,
+      result: 5,
+    });
+    await fails(call(alice, "request", { to: "bob", method: "mul" }), "NO_SUCH_METHOD");
+    await fails(call(alice, "request", { to: "nobody", method: "add" }), "UNAVAILABLE");
+    // bob's node goes down while a request waits on it: UNAVAILABLE, not a hang.
+    bob.removeAllListeners("request");
+    bob.on("request", () => {});
+    const waiting = call(alice, "request", { to: "bob", method: "slow", timeoutMs: 20_000 });
+    await sleep(200);
+    await cluster.nodes[1]!.kill();
+    await fails(waiting, "UNAVAILABLE");
+    // ... and its users' presence ends with it.
+    await eventually(
+      () => carolSaw.of("presence").some((p) => JSON.stringify(p) === '{"topic":"room:p","user":"bob","online":false}'),
+      "carol hears bob go with his node",
+      10_000,
+    );
+    for (const s of [alice, carol]) s.close();
+  });
+
+  it("a client that connects to another node replaces its connection there, after every ack it sent", async () => {
+    const cluster = await startCluster(2);
+    open.push(cluster);
+    const urls = cluster.nodes.map((n) => n.url);
+    const watcher = await connect(urls[1]!, { user: "watcher" });
+    const watcherSaw = record(watcher);
+    await sub(watcher, "room:r");
+    const tom = await connect(urls[0]!, { user: "tom", clientId: "tom-1" });
+    const tomSaw = record(tom);
+    const tomGot = collect(tom);
+    await sub(tom, "room:r");
+    await eventually(() => watcherSaw.of("presence").length === 1, "the watcher sees tom come");
+    const pub = await connect(urls[1]!, { user: "pub" });
+    for (let i = 1; i <= 10; i++) await ok(call(pub, "publish", { id: `r${i}`, topic: "room:r", payload: i }));
+    await tomGot.until(10);
+    // Acks that ask for no reply: kept in memory by node0 until it lets go of tom.
+    send(tom, "ack", { topic: "room:r", seq: 10 });
+    await sleep(20);
+    const gone = disconnected(tom);
+    const tomAgain = await connect(urls[1]!, { user: "tom", clientId: "tom-1" });
+    await gone;
+    assert.deepEqual(
+      tomSaw.of("error").map((e) => (e as { code: string }).code),
+      ["REPLACED"],
+    );
+    const again = collect(tomAgain);
+    await ok(call(pub, "publish", { id: "r11", topic: "room:r", payload: 11 }));
+    await again.until(1);
+    await sleep(200);
+    assert.deepEqual(
+      again.messages.map((m) => m.seq),
+      [11],
+      "resumed after the ack node0 received",
+    );
+    assert.deepEqual(
+      watcherSaw.of("presence"),
+      [{ topic: "room:r", user: "tom", online: true }],
+      "no event for the hand-over",
+    );
+    assert.deepEqual((await call(watcher, "presence", { topic: "room:r" })).users, ["tom", "watcher"]);
+    tomAgain.close();
+    await eventually(() => watcherSaw.of("presence").length === 2, "then tom goes");
+    for (const s of [watcher, pub]) s.close();
+  });
+
+  it("refuses consumer groups with UNAVAILABLE until they work across nodes", async () => {
+    const cluster = await startCluster(2);
+    open.push(cluster);
+    const worker = await connect(cluster.nodes[0]!.url, { user: "worker" });
+    await fails(call(worker, "subscribe", { topic: "room:jobs", group: "workers" }), "UNAVAILABLE");
+    worker.close();
   });
 });

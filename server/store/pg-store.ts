@@ -741,6 +741,10 @@ export class PgStore implements Store {
     return rows[0]?.bytes ?? 0;
   }
 
+  flush(): Promise<void> {
+    return this.write((tx) => this.writeLazy(tx));
+  }
+
   onDurable(listener: (messages: Message[], durableAt: number) => void): void {
     this.queue.onDurable(listener);
   }

@@ -148,7 +148,7 @@ export class SqliteStore implements Store {
     this.queue = new WriteQueue<Op>(
       {
         mayCommit: () => !this.walHeld && this.maySync(),
-        commit: (writes) => this.flush(writes),
+        commit: (writes) => this.commitBatch(writes),
         busy: () => this.syncs > 0 || this.walHeld,
       },
       () => this.writeLazy(),
@@ -301,7 +301,7 @@ export class SqliteStore implements Store {
    * transaction per fdatasync: what arrives while the disk flushes is committed together when it
    * is done (or when maySync lets a second fdatasync start).
    */
-  private flush(writes: Write[]): void {
+  private commitBatch(writes: Write[]): void {
     const started = performance.now();
     const messages: Fresh[] = [];
     const touched = new Map<string, number>();
@@ -762,6 +762,10 @@ export class SqliteStore implements Store {
         return sub;
       }),
     };
+  }
+
+  flush(): Promise<void> {
+    return this.write(() => this.writeLazy());
   }
 
   onDurable(listener: (messages: Message[], durableAt: number) => void): void {

@@ -229,6 +229,11 @@ export interface Store {
   onDurable(listener: (messages: Message[], durableAt: number) => void): void;
   /** How a committed batch's stages went, for the metrics: called once per batch. */
   onCommit(listener: (timing: CommitTiming) => void): void;
+  /**
+   * Writes what waits in memory (acks that asked for no reply, groups' progress) now; resolves
+   * once it is durable. A client's connection that moves to another node is let go with it.
+   */
+  flush(): Promise<void>;
   /** Finishes what is queued, flushes and closes. */
   close(): Promise<void>;
 }
