@@ -14,12 +14,13 @@
  * not join again.
  */
 import { HeraldError } from "../shared/errors.js";
-import type { RequestEvent, SignalEvent } from "../shared/protocol.js";
+import type { RequestEvent, SignalEvent, TxnCheckEvent } from "../shared/protocol.js";
 import type { Logger } from "./log.js";
 import type { Peers } from "./peers.js";
 import type { Presence } from "./presence.js";
 import type { Requests } from "./requests.js";
 import type { Session } from "./session.js";
+import type { Transactions } from "./transactions.js";
 
 /** How long a new connection waits for the other nodes to let go of its client. */
 const CLAIM_MS = 3000;
@@ -28,6 +29,7 @@ export interface ClusterParts {
   peers: Peers;
   presence: Presence;
   requests: Requests;
+  transactions: Transactions;
   log: Logger;
   /** This node's live session of the client, if any. */
   session(user: string, clientId: string): Session | undefined;
@@ -74,6 +76,15 @@ export class Cluster {
     peers.on("claim", async (body, from) => {
       const { user, clientId } = body as { user: string; clientId: string };
       return { topics: await this.letGo(user, clientId, from) };
+    });
+    peers.on("txn-check", (body) => {
+      const { user, clientId, event, timeoutMs } = body as {
+        user: string;
+        clientId: string;
+        event: TxnCheckEvent;
+        timeoutMs: number;
+      };
+      return parts.transactions.answerCheck(user, clientId, event, timeoutMs);
     });
     peers.on("request", (body) => {
       const { to, event, timeoutMs } = body as { to: string; event: RequestEvent; timeoutMs: number };
@@ -146,6 +157,18 @@ export class Cluster {
     if (note.to === this.peers.id) return; // ours now: claimed() settles it
     if (note.to !== undefined) presence.remoteChange(note.to, note.t, note.u, true);
     presence.remoteChange(from, note.t, note.u, note.on);
+  }
+
+  /** The node that runs the transactions' checks: the lowest id of those alive. */
+  leader(): boolean {
+    return this.peers.alive().every((node) => node > this.peers.id);
+  }
+
+  /** A `txn-check` for a producer with no connection here: to a node that has one. */
+  async txnCheck(user: string, clientId: string, event: TxnCheckEvent, timeoutMs: number): Promise<unknown> {
+    const node = this.parts.presence.nodesOf(user)[0];
+    if (node === undefined) throw new HeraldError("UNAVAILABLE", `${user} has no live connection to ask`);
+    return this.peers.ask(node, "txn-check", { user, clientId, event, timeoutMs }, timeoutMs + CLAIM_MS);
   }
 
   /** A request for a user with no connection here: to a node that has one. */

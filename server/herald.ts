@@ -116,6 +116,7 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
       peers,
       presence,
       requests: ctx.requests,
+      transactions,
       log: log.child({ module: "cluster" }),
       session: (user, clientId) => made?.session(user, clientId),
       release: (session) => made!.letGo(session),
@@ -123,6 +124,10 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
     });
     ctx.cluster = cluster;
     ctx.requests.remote = (to, event, timeoutMs) => cluster.request(to, event, timeoutMs);
+    transactions.cluster = {
+      leader: () => cluster.leader(),
+      check: (user, clientId, event, timeoutMs) => cluster.txnCheck(user, clientId, event, timeoutMs),
+    };
   }
   await groups.load();
   await transactions.start();
@@ -172,7 +177,8 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
     connections: () => hub.connections,
     isLive: (client) => hub.isLive(client),
   });
-  const retention = new Retention(ctx, (c) => hub.isLive(c), options.now);
+  // In a cluster a client may be live on another node: a user online there keeps all its clients.
+  const retention = new Retention(ctx, (c) => hub.isLive(c) || presence.nodesOf(c.user).length > 0, options.now);
 
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();

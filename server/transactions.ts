@@ -14,9 +14,15 @@
  * The pending ones are also kept here, in memory: `publish` of a pending id is CONFLICT without a
  * store read, and a commit under way is known, so that a second commit waits for the first and a
  * rollback meanwhile is CONFLICT.
+ *
+ * In a cluster a half message may have been prepared on another node, so a commit or rollback of
+ * an id not known here looks in the store, whose commit checks inside its transaction that the
+ * half message is still pending (a commit and a rollback on two nodes cannot both win). One node
+ * at a time, the cluster's leader, runs the checks, reading the pending ones from the store on
+ * each pass, and a `txn-check` goes to the producer's connection on whichever node has it.
  */
 import { HeraldError } from "../shared/errors.js";
-import type { EmptyOk, PrepareOk, PublishOk, TxnState } from "../shared/protocol.js";
+import type { EmptyOk, PrepareOk, PublishOk, TxnCheckEvent, TxnState } from "../shared/protocol.js";
 import type { PrepareArgs } from "../shared/schemas.js";
 import type { Caller } from "./caller.js";
 import type { Config } from "./config.js";
@@ -48,9 +54,21 @@ export interface TxnDeps {
 
 const key = (from: string, id: string) => `${from}\u0000${id}`;
 
+/** What transactions need of a cluster (cluster.ts). */
+export interface TxnCluster {
+  /** Whether this node runs the checks now. */
+  leader(): boolean;
+  /** Asks the producer's connection on another node; its answer, or a HeraldError. */
+  check(user: string, clientId: string, event: TxnCheckEvent, timeoutMs: number): Promise<unknown>;
+}
+
 export class Transactions {
   private readonly pending = new Map<string, Pending>();
+  /** The leader's read of the pending ones is under way. */
+  private refreshing = false;
   private timer: ReturnType<typeof setInterval> | undefined;
+  /** Set in a cluster. */
+  cluster: TxnCluster | undefined;
 
   constructor(
     private readonly ctx: TxnDeps,
@@ -104,9 +122,21 @@ export class Transactions {
     }
   }
 
+  /** The pending entry of (user, id): known here, or in a cluster prepared on another node. */
+  private async entry(user: string, id: string): Promise<Pending | undefined> {
+    const k = key(user, id);
+    const known = this.pending.get(k);
+    if (known || !this.cluster) return known;
+    const message = await this.ctx.store.pendingTxn(user, id);
+    if (!message) return undefined;
+    const entry = this.pending.get(k) ?? { message };
+    this.pending.set(k, entry);
+    return entry;
+  }
+
   async commit(caller: Caller, id: string): Promise<PublishOk> {
     caller.bucket.check();
-    const entry = this.pending.get(key(caller.user, id));
+    const entry = await this.entry(caller.user, id);
     if (!entry) {
       const message = await this.ctx.store.committed(caller.user, id);
       if (!message) throw new HeraldError("NOT_FOUND", `no prepared transaction ${id}`);
@@ -126,12 +156,15 @@ export class Transactions {
   async rollback(caller: Caller, id: string): Promise<EmptyOk> {
     caller.bucket.check();
     const k = key(caller.user, id);
-    const entry = this.pending.get(k);
+    const entry = await this.entry(caller.user, id);
     if (entry?.committing || (!entry && (await this.ctx.store.committed(caller.user, id)))) {
       throw new HeraldError("CONFLICT", `${id} is committed`);
     }
     caller.bucket.spend();
-    if (entry) await this.drop(k, entry);
+    // Committed on another node meanwhile: the store kept it.
+    if (entry && !(await this.drop(k, entry)) && (await this.ctx.store.committed(caller.user, id))) {
+      throw new HeraldError("CONFLICT", `${id} is committed`);
+    }
     return {};
   }
 
@@ -142,15 +175,18 @@ export class Transactions {
       if (counted) this.ctx.groups.left(message.topic);
     };
     const committing = this.ctx.store.commitPrepared(message).then(
-      ({ message: stored }) => {
+      ({ message: stored, duplicate }) => {
         done();
         this.pending.delete(key(message.from, message.id));
-        this.ctx.metrics.stored.inc();
-        return { seq: stored.seq, ts: stored.ts, duplicate: false };
+        // A duplicate: another node committed it first.
+        if (!duplicate) this.ctx.metrics.stored.inc();
+        return { seq: stored.seq, ts: stored.ts, duplicate };
       },
       (err: unknown) => {
         done();
         delete entry.committing;
+        // Rolled back on another node meanwhile: nothing left to commit.
+        if (err instanceof HeraldError && err.code === "NOT_FOUND") this.pending.delete(key(message.from, message.id));
         throw err;
       },
     );
@@ -158,14 +194,27 @@ export class Transactions {
     return committing;
   }
 
-  /** Rolls back: the id is free again at once. */
-  private async drop(k: string, entry: Pending): Promise<void> {
+  /** Rolls back: the id is free again at once. Whether the store still had it pending. */
+  private async drop(k: string, entry: Pending): Promise<boolean> {
     this.pending.delete(k);
-    await this.ctx.store.rollbackPrepared(entry.message.from, entry.message.id);
+    return this.ctx.store.rollbackPrepared(entry.message.from, entry.message.id);
   }
 
   /** One pass over the pending half messages: ask about each whose period is over, or roll it back. */
-  private checkDue(): void {
+  private async checkDue(): Promise<void> {
+    if (this.cluster) {
+      if (!this.cluster.leader() || this.refreshing) return;
+      // The others prepare and decide too: the store has the pending ones of every node.
+      this.refreshing = true;
+      try {
+        await this.refresh();
+      } catch (err) {
+        this.ctx.log.error({ err }, "reading the pending transactions failed");
+        return;
+      } finally {
+        this.refreshing = false;
+      }
+    }
     const { txnCheckMs, txnMaxChecks } = this.ctx.config;
     const now = this.now();
     for (const [k, entry] of this.pending) {
@@ -186,9 +235,41 @@ export class Transactions {
     }
   }
 
+  /** The store's pending half messages replace what this node knew, but for commits under way here. */
+  private async refresh(): Promise<void> {
+    const fresh = new Map<string, Pending>();
+    for (const message of await this.ctx.store.preparedMessages()) {
+      const k = key(message.from, message.id);
+      fresh.set(k, this.pending.get(k) ?? { message });
+    }
+    for (const [k, entry] of this.pending) if (entry.committing) fresh.set(k, entry);
+    this.pending.clear();
+    for (const [k, entry] of fresh) this.pending.set(k, entry);
+  }
+
+  /** A `txn-check` from the leader on another node, for a producer connected here: its answer. */
+  answerCheck(user: string, clientId: string, event: TxnCheckEvent, timeoutMs: number): Promise<unknown> {
+    const target = this.target(user, clientId);
+    if (!target) return Promise.reject(new HeraldError("UNAVAILABLE", `${user} has no live connection here`));
+    return target.socket
+      .timeout(timeoutMs)
+      .emitWithAck("txn-check", event)
+      .catch(() => {
+        throw new HeraldError("TIMEOUT", "no answer to txn-check");
+      });
+  }
+
   private ask(k: string, entry: Pending): void {
     const { message } = entry;
     const target = this.target(message.from, message.clientId);
+    if (!target && this.cluster) {
+      const event = { id: message.id, topic: message.topic };
+      this.cluster.check(message.from, message.clientId, event, this.ctx.config.txnCheckMs).then(
+        (answer) => this.decide(k, entry, answer as { state?: TxnState } | undefined),
+        () => {}, // nobody to ask, or no answer: the period counts
+      );
+      return;
+    }
     if (!target) return;
     // The answer is waited for one period at most; the next period asks again.
     target.socket
@@ -197,19 +278,24 @@ export class Transactions {
         "txn-check",
         { id: message.id, topic: message.topic },
         (err: Error | null, answer?: { state?: TxnState }) => {
-          if (err || this.pending.get(k) !== entry || entry.committing) return;
-          if (answer?.state === "rollback") {
-            this.drop(k, entry).catch((e: unknown) => this.ctx.log.error({ err: e }, "rollback on check failed"));
-          } else if (answer?.state === "commit") {
-            try {
-              this.ctx.groups.checkBacklog(message.topic);
-            } catch {
-              return; // BACKLOG_FULL: it stays prepared, and the next period asks again
-            }
-            this.commitPending(entry).catch((e: unknown) => this.ctx.log.error({ err: e }, "commit on check failed"));
-          }
+          if (!err) this.decide(k, entry, answer);
         },
       );
+  }
+
+  /** A `txn-check` answer: `commit` commits, `rollback` rolls back, anything else waits for the next period. */
+  private decide(k: string, entry: Pending, answer: { state?: TxnState } | undefined): void {
+    if (this.pending.get(k) !== entry || entry.committing) return;
+    if (answer?.state === "rollback") {
+      this.drop(k, entry).catch((e: unknown) => this.ctx.log.error({ err: e }, "rollback on check failed"));
+    } else if (answer?.state === "commit") {
+      try {
+        this.ctx.groups.checkBacklog(entry.message.topic);
+      } catch {
+        return; // BACKLOG_FULL: it stays prepared, and the next period asks again
+      }
+      this.commitPending(entry).catch((e: unknown) => this.ctx.log.error({ err: e }, "commit on check failed"));
+    }
   }
 
   private target(user: string, clientId: string): Session | undefined {

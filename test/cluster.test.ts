@@ -34,7 +34,7 @@ interface Cluster {
   close(): Promise<void>;
 }
 
-async function startCluster(size: number, redisUrl = REDIS_URL): Promise<Cluster> {
+async function startCluster(size: number, redisUrl = REDIS_URL, env: Record<string, string> = {}): Promise<Cluster> {
   const schema = await pgSchema();
   const url = new URL(schema.url);
   url.searchParams.set("application_name", schema.name);
@@ -46,6 +46,7 @@ async function startCluster(size: number, redisUrl = REDIS_URL): Promise<Cluster
         HERALD_REDIS_URL: redisUrl,
         HERALD_REDIS_PREFIX: schema.name,
         HERALD_NODE_ID: `node${i}`,
+        ...env,
       }),
     ),
   );
@@ -444,6 +445,55 @@ describe("cluster: three nodes on PostgreSQL and Redis", () => {
     tomAgain.close();
     await eventually(() => watcherSaw.of("presence").length === 2, "then tom goes");
     for (const s of [watcher, pub]) s.close();
+  });
+
+  it("transactions: commit and roll back through any node, and txn-check reaches the producer on its node", async () => {
+    const cluster = await startCluster(3, REDIS_URL, { HERALD_TXN_CHECK_MS: "300" });
+    open.push(cluster);
+    const urls = cluster.nodes.map((n) => n.url);
+    const reader = await connect(urls[2]!, { user: "reader" });
+    const inbox = collect(reader, { ack: true });
+    await sub(reader, "room:tx");
+    // Prepared on node0, which dies; committed through node1.
+    const p = await connect(urls[0]!, { user: "pat", clientId: "pat-1" });
+    p.on("txn-check", (_check, answer) => answer({ state: "unknown" }));
+    assert.deepEqual(await call(p, "prepare", { id: "t1", topic: "room:tx", payload: 1 }), {
+      ok: true,
+      duplicate: false,
+    });
+    await cluster.nodes[0]!.kill();
+    const p2 = await connect(urls[1]!, { user: "pat", clientId: "pat-1" });
+    p2.on("txn-check", (_check, answer) => answer({ state: "unknown" }));
+    const committed = await ok(call(p2, "commit", { id: "t1" }));
+    assert.equal(committed.seq, 1);
+    assert.deepEqual(await call(p2, "commit", { id: "t1" }), { ok: true, seq: 1, ts: committed.ts, duplicate: true });
+    // Prepared on node1, rolled back through node2: node1's commit finds it gone.
+    await ok(call(p2, "prepare", { id: "t2", topic: "room:tx", payload: 2 }));
+    const p3 = await connect(urls[2]!, { user: "pat", clientId: "pat-2" });
+    await ok(call(p3, "rollback", { id: "t2" }));
+    await fails(call(p2, "commit", { id: "t2" }), "NOT_FOUND");
+    // A producer that decides only when asked: the leader's txn-check finds it on its node.
+    const q = await connect(urls[1]!, { user: "quin", clientId: "quin-1" });
+    const asked: string[] = [];
+    q.on("txn-check", (check, answer) => {
+      asked.push(check.id);
+      answer({ state: check.id === "t3" ? "commit" : "rollback" });
+    });
+    await ok(call(q, "prepare", { id: "t3", topic: "room:tx", payload: 3 }));
+    await ok(call(q, "prepare", { id: "t4", topic: "room:tx", payload: 4 }));
+    await inbox.until(2, 10_000);
+    await eventually(() => asked.includes("t4"), "t4 asked about", 10_000);
+    await fails(call(q, "commit", { id: "t4" }), "NOT_FOUND");
+    await sleep(700);
+    assert.deepEqual(
+      inbox.messages.map((m) => [m.seq, m.id]),
+      [
+        [1, "t1"],
+        [2, "t3"],
+      ],
+      "the committed ones once each, the rolled-back ones never",
+    );
+    for (const s of [reader, p2, p3, q]) s.close();
   });
 
   it("refuses consumer groups with UNAVAILABLE until they work across nodes", async () => {

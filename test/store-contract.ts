@@ -299,6 +299,20 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
       assert.deepEqual(await store.subscriptions(alice), [{ topic: "room:l", acked: 3 }]);
     });
 
+    it("flush writes the acks that asked for no reply at once", async () => {
+      const { store } = await open();
+      for (let i = 1; i <= 3; i++) await store.append(msg("alice", `f${i}`, "room:f"));
+      await store.subscribe(alice, "room:f", 1);
+      store.ackLater(alice, "room:f", 2);
+      await store.flush();
+      // `stats` reads the table as it is, before the lazy writes' own timer has fired.
+      const cursors = (await store.stats()).subscriptions.filter((s) => s.topic === "room:f");
+      assert.deepEqual(
+        cursors.map((s) => s.acked),
+        [2],
+      );
+    });
+
     it("keeps seqs, publish ids and cursors across a restart", async () => {
       const h = await open();
       await h.store.append(msg("alice", "p1", "room:p"));
@@ -516,13 +530,25 @@ export function storeContract(name: string, factory: () => Promise<StoreHarness>
         ],
       );
       const [pending] = await store.preparedMessages();
-      const { message } = await store.commitPrepared(pending!);
+      assert.deepEqual(await store.pendingTxn("alice", "t1"), pending);
+      const { message, duplicate } = await store.commitPrepared(pending!);
       assert.deepEqual([message.seq, message.id, message.key, message.payload], [2, "t1", "k", { half: "t1" }]);
+      assert.equal(duplicate, false);
+      // Committed already (as by another node): the same message, a duplicate, nothing appended.
+      assert.deepEqual(await store.commitPrepared(pending!), { message, duplicate: true });
+      assert.equal(await store.pendingTxn("alice", "t1"), undefined, "no longer pending");
       assert.deepEqual(await store.committed("alice", "t1"), message);
       assert.equal(await store.committed("alice", "t2"), undefined, "pending is not committed");
       assert.deepEqual(await store.prepare(half("t1")), { duplicate: true }, "committed");
-      await store.rollbackPrepared("alice", "t2");
-      await store.rollbackPrepared("alice", "t1"); // committed: left as it is
+      const t2 = await store.pendingTxn("alice", "t2");
+      assert.equal(await store.rollbackPrepared("alice", "t2"), true);
+      assert.equal(await store.rollbackPrepared("alice", "t1"), false, "committed: left as it is");
+      await assert.rejects(
+        store.commitPrepared(t2!),
+        /NOT_FOUND|no prepared transaction/,
+        "rolled back: not committed",
+      );
+      assert.equal(await store.head("room:t"), 2);
       assert.deepEqual(await store.committed("alice", "t1"), message);
       assert.deepEqual(
         (await store.preparedMessages()).map((m) => [m.from, m.id]),

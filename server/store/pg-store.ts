@@ -18,10 +18,10 @@
  * Next on the path: fanout.ts (fed by onDurable).
  */
 import pg from "pg";
-import { HeraldError } from "../../shared/errors.js";
 import type { Message } from "../../shared/protocol.js";
 import type { Durability } from "../config.js";
 import { DEDUPED, migrate } from "./pg-schema.js";
+import { type MessageRow, TXN_COLUMNS, type TxnRow, toMessage, toPrepared, toProgress } from "./rows.js";
 import type {
   AppendResult,
   ClientKey,
@@ -38,7 +38,16 @@ import type {
   SweepLimits,
   SweepResult,
 } from "./store.js";
-import { type Fresh, type LazyWrites, type Write as QueuedWrite, WriteQueue } from "./write-queue.js";
+import {
+  type Fresh,
+  type LazyWrites,
+  NOT_PENDING,
+  OVER_QUOTA,
+  type Write as QueuedWrite,
+  refuseNotPending,
+  refuseOverQuota,
+  WriteQueue,
+} from "./write-queue.js";
 
 export interface PgStoreOptions {
   /** A PostgreSQL connection string; its `options` may set the `search_path` Herald's tables go in. */
@@ -51,20 +60,10 @@ export interface PgStoreOptions {
   onError?: (message: string) => void;
 }
 
-/** An op runs inside the batch's transaction, on its connection. */
-type Op = (tx: pg.PoolClient) => Promise<unknown>;
+/** An op runs inside the batch's transaction, on its connection; one that appends adds to the batch's messages. */
+type Op = (tx: pg.PoolClient, out: Fresh[]) => Promise<unknown>;
 type Write = QueuedWrite<Op>;
 type Append = Extract<Write, { kind: "append" }>;
-
-interface MessageRow {
-  topic: string;
-  seq: number;
-  id: string;
-  from_user: string;
-  ts: number;
-  key: string | null;
-  payload: string | null;
-}
 
 /** bigint columns (seqs, ts, counts) as numbers: every one of them is below 2^53. */
 const TYPES = {
@@ -77,15 +76,6 @@ const TYPES = {
 /** A publish that met a copy of its id committed meanwhile by another node: the batch runs again. */
 class RaceLost extends Error {}
 const MAX_ATTEMPTS = 5;
-
-const OVER_QUOTA = Symbol("over quota");
-
-function refuseOverQuota<T>(result: T | typeof OVER_QUOTA, quota: number | undefined): T {
-  if (result === OVER_QUOTA) {
-    throw new HeraldError("LIMIT_EXCEEDED", `at most ${quota} subscriptions and group memberships per user`);
-  }
-  return result;
-}
 
 /** Any constant: the advisory lock that lets one node at a time run retention. */
 const RETENTION_LOCK = 0x4865_7262;
@@ -188,7 +178,7 @@ export class PgStore implements Store {
     for (let i = 0; i < writes.length; ) {
       const w = writes[i]!;
       if (w.kind === "op") {
-        w.result = await w.run(tx);
+        w.result = await w.run(tx, out);
         i++;
         continue;
       }
@@ -505,29 +495,48 @@ export class PgStore implements Store {
   }
 
   commitPrepared(message: NewMessage): Promise<AppendResult> {
-    // The append and the row's update are queued together, so one transaction holds both.
-    return new Promise((resolve, reject) => {
-      const append: Write = { kind: "append", message, resolve, reject };
-      this.queue.enqueue(append);
-      this.queue.enqueue({
-        kind: "op",
-        run: async (tx) => {
-          const { seq } = (append.result as AppendResult).message;
-          await tx.query(
-            "UPDATE txns SET committed_seq = $1, committed_at = $2, payload = NULL, key = NULL WHERE from_user = $3 AND id = $4",
-            [seq, this.now(), message.from, message.id],
-          );
-        },
-        resolve: () => {},
-        reject: () => {},
-      });
+    // One op: the row locked and checked, the append and the row's update in one transaction, so
+    // a commit or a rollback of the same half message on another node waits for it.
+    return this.write<AppendResult | typeof NOT_PENDING>(async (tx, out) => {
+      const { rows } = await tx.query<{ committed_seq: number | null }>(
+        "SELECT committed_seq FROM txns WHERE from_user = $1 AND id = $2 FOR UPDATE",
+        [message.from, message.id],
+      );
+      if (!rows[0]) return NOT_PENDING;
+      if (rows[0].committed_seq !== null) {
+        const { rows: first } = await tx.query<MessageRow>(
+          `SELECT * FROM messages WHERE from_user = $1 AND id = $2 AND ${DEDUPED}`,
+          [message.from, message.id],
+        );
+        return { message: toMessage(first[0]!), duplicate: true };
+      }
+      const append: Append = { kind: "append", message, resolve: () => {}, reject: () => {} };
+      await this.appendAll(tx, [append], out);
+      const result = append.result!;
+      await tx.query(
+        "UPDATE txns SET committed_seq = $1, committed_at = $2, payload = NULL, key = NULL WHERE from_user = $3 AND id = $4",
+        [result.message.seq, this.now(), message.from, message.id],
+      );
+      return result;
+    }).then((result) => refuseNotPending(result, message.id));
+  }
+
+  rollbackPrepared(from: string, id: string): Promise<boolean> {
+    return this.write(async (tx) => {
+      const { rowCount } = await tx.query(
+        "DELETE FROM txns WHERE from_user = $1 AND id = $2 AND committed_seq IS NULL",
+        [from, id],
+      );
+      return (rowCount ?? 0) > 0;
     });
   }
 
-  rollbackPrepared(from: string, id: string): Promise<void> {
-    return this.write(async (tx) => {
-      await tx.query("DELETE FROM txns WHERE from_user = $1 AND id = $2 AND committed_seq IS NULL", [from, id]);
-    });
+  async pendingTxn(from: string, id: string): Promise<PreparedMessage | undefined> {
+    const { rows } = await this.pool.query<TxnRow>(
+      `SELECT ${TXN_COLUMNS} FROM txns WHERE from_user = $1 AND id = $2 AND committed_seq IS NULL`,
+      [from, id],
+    );
+    return rows[0] ? toPrepared(rows[0]) : undefined;
   }
 
   countTxnCheck(from: string, id: string, checks: number): Promise<void> {
@@ -550,32 +559,10 @@ export class PgStore implements Store {
   }
 
   async preparedMessages(): Promise<PreparedMessage[]> {
-    const { rows } = await this.pool.query<{
-      from_user: string;
-      id: string;
-      client_id: string;
-      topic: string;
-      key: string | null;
-      payload: string;
-      prepared_at: number;
-      checks: number;
-    }>(
-      "SELECT from_user, id, client_id, topic, key, payload, prepared_at, checks FROM txns WHERE committed_seq IS NULL ORDER BY prepared_at, from_user, id",
+    const { rows } = await this.pool.query<TxnRow>(
+      `SELECT ${TXN_COLUMNS} FROM txns WHERE committed_seq IS NULL ORDER BY prepared_at, from_user, id`,
     );
-    return rows.map((r) => {
-      const m: PreparedMessage = {
-        from: r.from_user,
-        clientId: r.client_id,
-        id: r.id,
-        topic: r.topic,
-        payload: JSON.parse(r.payload),
-        json: r.payload,
-        preparedAt: r.prepared_at,
-        checks: r.checks,
-      };
-      if (r.key !== null) m.key = r.key;
-      return m;
-    });
+    return rows.map(toPrepared);
   }
 
   async groups(): Promise<GroupRecord[]> {
@@ -767,23 +754,4 @@ function isDead(topic: string): boolean {
 
 function idKey(from: string, id: string): string {
   return `${from}\u0000${id}`;
-}
-
-function toProgress(row: { acked: number; progress: string }): GroupProgress {
-  const p = JSON.parse(row.progress) as Omit<GroupProgress, "acked">;
-  return { acked: row.acked, ...p };
-}
-
-function toMessage(row: MessageRow): Message {
-  const message: Message = {
-    id: row.id,
-    topic: row.topic,
-    seq: row.seq,
-    from: row.from_user,
-    ts: row.ts,
-    // A tombstone: only a duplicate publish of its id reads it.
-    payload: row.payload === null ? null : JSON.parse(row.payload),
-  };
-  if (row.key !== null) message.key = row.key;
-  return message;
 }

@@ -2,9 +2,9 @@
  * The embedded store: SQLite through better-sqlite3, in WAL mode.
  *
  * Group commit (write-queue.ts): every write is queued and the queue is committed as one
- * transaction, so publishes that arrive together share one commit. better-sqlite3 is synchronous, and an fsync inside COMMIT
- * would stop the event loop for as long as the disk takes (0.15 ms here, 2-10 ms on a cloud
- * volume). So SQLite runs with synchronous=NORMAL (a commit only writes the WAL into the page
+ * transaction, so publishes that arrive together share one commit. better-sqlite3 is synchronous,
+ * and an fsync inside COMMIT would stop the event loop for as long as the disk takes (0.15 ms here,
+ * 2-10 ms on a cloud volume). So SQLite runs with synchronous=NORMAL (a commit only writes the WAL into the page
  * cache) and `full` durability is an fdatasync of the WAL file in libuv's thread pool, after which
  * the batch's writes resolve. That is the guarantee of synchronous=FULL (the WAL is on disk before
  * anything is answered) without blocking: while an fdatasync runs, new writes queue up; its
@@ -18,12 +18,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import type Database from "better-sqlite3";
-import { HeraldError } from "../../shared/errors.js";
 import type { Message } from "../../shared/protocol.js";
 import type { Durability } from "../config.js";
 import { Checkpointer } from "./checkpointer.js";
 import { DataDirOwner } from "./owner.js";
 import { RecentMessages } from "./recent.js";
+import { type MessageRow, TXN_COLUMNS, type TxnRow, toMessage, toPrepared, toProgress } from "./rows.js";
 import { DEDUPED, openDatabase } from "./sqlite-schema.js";
 import type {
   AppendResult,
@@ -41,7 +41,16 @@ import type {
   SweepLimits,
   SweepResult,
 } from "./store.js";
-import { type Fresh, type Batch as QueuedBatch, type Write as QueuedWrite, WriteQueue } from "./write-queue.js";
+import {
+  type Fresh,
+  NOT_PENDING,
+  OVER_QUOTA,
+  type Batch as QueuedBatch,
+  type Write as QueuedWrite,
+  refuseNotPending,
+  refuseOverQuota,
+  WriteQueue,
+} from "./write-queue.js";
 
 export interface SqliteStoreOptions {
   dataDir: string;
@@ -52,30 +61,9 @@ export interface SqliteStoreOptions {
   onError?: (message: string) => void;
 }
 
-interface MessageRow {
-  topic: string;
-  seq: number;
-  id: string;
-  from_user: string;
-  ts: number;
-  key: string | null;
-  /** NULL: a tombstone, below the topic's floor (see sqlite-schema.ts). */
-  payload: string | null;
-}
-
-/** An op runs inside the batch's transaction, synchronously (better-sqlite3). */
-type Op = () => unknown;
+/** An op runs inside the batch's transaction, synchronously (better-sqlite3); an op that appends adds to the batch's messages and heads. */
+type Op = (out: Fresh[], touched: Map<string, number>) => unknown;
 type Write = QueuedWrite<Op>;
-
-/** What a write that would pass HERALD_MAX_SUBSCRIPTIONS returns instead of failing its whole transaction. */
-const OVER_QUOTA = Symbol("over quota");
-
-function refuseOverQuota<T>(result: T | typeof OVER_QUOTA, quota: number | undefined): T {
-  if (result === OVER_QUOTA) {
-    throw new HeraldError("LIMIT_EXCEEDED", `at most ${quota} subscriptions and group memberships per user`);
-  }
-  return result;
-}
 
 /** A committed batch waiting to be durable, with the heads it moved. */
 interface Batch extends QueuedBatch<Op> {
@@ -157,7 +145,7 @@ export class SqliteStore implements Store {
     this.commit = this.db.transaction((writes: Write[], messages: Fresh[], touched: Map<string, number>) => {
       for (const w of writes) {
         if (w.kind === "append") w.result = this.applyAppend(w.message, messages, touched);
-        else w.result = w.run();
+        else w.result = w.run(messages, touched);
       }
       // A topic's row is written when it is created and by the sweep, not on every commit: that
       // would add a page to every commit's WAL. Its head is max(row, newest message) (loadHead).
@@ -260,20 +248,11 @@ export class SqliteStore implements Store {
       ),
       deletePendingTxn: db.prepare("DELETE FROM txns WHERE from_user = ? AND id = ? AND committed_seq IS NULL"),
       countTxnCheck: db.prepare("UPDATE txns SET checks = ? WHERE from_user = ? AND id = ? AND committed_seq IS NULL"),
-      pendingTxns: db.prepare<
-        [],
-        {
-          from_user: string;
-          id: string;
-          client_id: string;
-          topic: string;
-          key: string | null;
-          payload: string;
-          prepared_at: number;
-          checks: number;
-        }
-      >(
-        "SELECT from_user, id, client_id, topic, key, payload, prepared_at, checks FROM txns WHERE committed_seq IS NULL ORDER BY prepared_at, from_user, id",
+      pendingTxns: db.prepare<[], TxnRow>(
+        `SELECT ${TXN_COLUMNS} FROM txns WHERE committed_seq IS NULL ORDER BY prepared_at, from_user, id`,
+      ),
+      pendingTxn: db.prepare<[string, string], TxnRow>(
+        `SELECT ${TXN_COLUMNS} FROM txns WHERE from_user = ? AND id = ? AND committed_seq IS NULL`,
       ),
       putMember: db.prepare("INSERT OR IGNORE INTO group_members (user, client_id, topic, name) VALUES (?, ?, ?, ?)"),
       deleteMember: db.prepare("DELETE FROM group_members WHERE user = ? AND client_id = ? AND topic = ? AND name = ?"),
@@ -292,7 +271,7 @@ export class SqliteStore implements Store {
     return this.queue.append(message);
   }
 
-  private write<T>(run: () => T): Promise<T> {
+  private write<T>(run: (out: Fresh[], touched: Map<string, number>) => T): Promise<T> {
     return this.queue.write(run);
   }
 
@@ -552,27 +531,27 @@ export class SqliteStore implements Store {
   }
 
   commitPrepared(message: NewMessage): Promise<AppendResult> {
-    // The append and the row's update are queued together, so one transaction holds both: a crash
-    // leaves the half message either pending or committed, never both nor neither.
-    return new Promise((resolve, reject) => {
-      const append: Write = { kind: "append", message, resolve: (r) => resolve(r), reject };
-      this.queue.enqueue(append);
-      this.queue.enqueue({
-        kind: "op",
-        run: () => {
-          const { seq } = (append.result as AppendResult).message;
-          this.stmt.commitTxn.run(seq, this.now(), message.from, message.id);
-        },
-        resolve: () => {},
-        reject: () => {},
-      });
-    });
+    // One op: the check, the append and the row's update in one transaction, so a crash leaves
+    // the half message either pending or committed, never both nor neither.
+    return this.write((out, touched): AppendResult | typeof NOT_PENDING => {
+      const row = this.stmt.getTxn.get(message.from, message.id);
+      if (!row) return NOT_PENDING;
+      if (row.committed_seq !== null) {
+        return { message: toMessage(this.stmt.findById.get(message.from, message.id)!), duplicate: true };
+      }
+      const result = this.applyAppend(message, out, touched);
+      this.stmt.commitTxn.run(result.message.seq, this.now(), message.from, message.id);
+      return result;
+    }).then((result) => refuseNotPending(result, message.id));
   }
 
-  rollbackPrepared(from: string, id: string): Promise<void> {
-    return this.write(() => {
-      this.stmt.deletePendingTxn.run(from, id);
-    });
+  rollbackPrepared(from: string, id: string): Promise<boolean> {
+    return this.write(() => this.stmt.deletePendingTxn.run(from, id).changes > 0);
+  }
+
+  async pendingTxn(from: string, id: string): Promise<PreparedMessage | undefined> {
+    const row = this.stmt.pendingTxn.get(from, id);
+    return row ? toPrepared(row) : undefined;
   }
 
   countTxnCheck(from: string, id: string, checks: number): Promise<void> {
@@ -588,20 +567,7 @@ export class SqliteStore implements Store {
   }
 
   async preparedMessages(): Promise<PreparedMessage[]> {
-    return this.stmt.pendingTxns.all().map((r) => {
-      const m: PreparedMessage = {
-        from: r.from_user,
-        clientId: r.client_id,
-        id: r.id,
-        topic: r.topic,
-        payload: JSON.parse(r.payload),
-        json: r.payload,
-        preparedAt: r.prepared_at,
-        checks: r.checks,
-      };
-      if (r.key !== null) m.key = r.key;
-      return m;
-    });
+    return this.stmt.pendingTxns.all().map(toPrepared);
   }
 
   async groups(): Promise<GroupRecord[]> {
@@ -785,30 +751,4 @@ export class SqliteStore implements Store {
     this.db.close();
     this.owner.release();
   }
-}
-
-function toProgress(row: { acked: number; progress: string }): GroupProgress {
-  // `retried` and `delivered` came after the first rows of schema 2 were written.
-  const p = JSON.parse(row.progress) as Partial<Omit<GroupProgress, "acked">>;
-  return {
-    acked: row.acked,
-    done: p.done ?? [],
-    attempts: p.attempts ?? [],
-    retried: p.retried ?? [],
-    delivered: p.delivered ?? row.acked,
-  };
-}
-
-function toMessage(row: MessageRow): Message {
-  const message: Message = {
-    id: row.id,
-    topic: row.topic,
-    seq: row.seq,
-    from: row.from_user,
-    ts: row.ts,
-    // A tombstone (see SCHEMA): only a duplicate publish of its id reads it.
-    payload: row.payload === null ? null : JSON.parse(row.payload),
-  };
-  if (row.key !== null) message.key = row.key;
-  return message;
 }

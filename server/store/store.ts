@@ -203,12 +203,15 @@ export interface Store {
    */
   prepare(message: PreparedMessage): Promise<{ duplicate: boolean }>;
   /**
-   * Appends a pending half message as `append` does and marks it committed, in one transaction.
-   * The caller has made sure that it is pending and that no other commit of it is under way.
+   * Appends a pending half message as `append` does and marks it committed, in one transaction
+   * that checks it is pending: one committed already (by another node) answers the message it
+   * became with `duplicate: true`, and one no longer there (rolled back) is NOT_FOUND.
    */
   commitPrepared(message: NewMessage): Promise<AppendResult>;
-  /** Drops a pending half message; its id is free again. A committed one is left. */
-  rollbackPrepared(from: string, id: string): Promise<void>;
+  /** Drops a pending half message; its id is free again. A committed one is left. Whether one was dropped. */
+  rollbackPrepared(from: string, id: string): Promise<boolean>;
+  /** The pending half message (from, id), if there is one: a shared store's other nodes may have prepared it. */
+  pendingTxn(from: string, id: string): Promise<PreparedMessage | undefined>;
   /** Records how many `txn-check` periods a pending half message has passed. */
   countTxnCheck(from: string, id: string, checks: number): Promise<void>;
   /** The message a committed half message became (until retention removes its id), else undefined. */

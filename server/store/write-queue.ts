@@ -50,6 +50,25 @@ export interface Committer<Op> {
   busy(): boolean;
 }
 
+/**
+ * What an op returns for a refusal it expects, instead of throwing: a throw inside the batch's
+ * transaction would roll back every other write in it. The op's caller turns it into the error.
+ */
+export const OVER_QUOTA = Symbol("over HERALD_MAX_SUBSCRIPTIONS");
+export const NOT_PENDING = Symbol("not a pending half message");
+
+export function refuseOverQuota<T>(result: T | typeof OVER_QUOTA, quota: number | undefined): T {
+  if (result === OVER_QUOTA) {
+    throw new HeraldError("LIMIT_EXCEEDED", `at most ${quota} subscriptions and group memberships per user`);
+  }
+  return result;
+}
+
+export function refuseNotPending<T>(result: T | typeof NOT_PENDING, id: string): T {
+  if (result === NOT_PENDING) throw new HeraldError("NOT_FOUND", `no prepared transaction ${id}`);
+  return result;
+}
+
 /** How long an ack without a callback may wait in memory before its cursor is written. */
 const LAZY_MS = 100;
 
