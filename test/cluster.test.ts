@@ -10,6 +10,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import { after, describe, it } from "node:test";
 import pg from "pg";
+import { HeraldClient } from "../shared/client/index.js";
 import type { Message } from "../shared/protocol.js";
 import { call, disconnected, eventually, fails, metric, ok, record, send, sub } from "./conformance.js";
 import {
@@ -23,6 +24,7 @@ import {
   TEST_DATABASE_URL,
   tempDir,
 } from "./helpers.js";
+import { waitFor } from "./sdk-fixtures.js";
 
 const REDIS_URL = "redis://127.0.0.1:6379";
 
@@ -494,6 +496,40 @@ describe("cluster: three nodes on PostgreSQL and Redis", () => {
       "the committed ones once each, the rolled-back ones never",
     );
     for (const s of [reader, p2, p3, q]) s.close();
+  });
+
+  it("the SDK given every node moves to another when its node dies, and handles each message once", async () => {
+    const cluster = await startCluster(3);
+    open.push(cluster);
+    const urls = cluster.nodes.map((n) => n.url);
+    const options = { socketOptions: { transports: ["websocket"] }, backoff: { baseMs: 50, capMs: 200 } };
+    const reader = new HeraldClient({ url: urls, clientId: "sdk-reader", user: "reader", ...options });
+    const writer = new HeraldClient({ url: [urls[1]!, urls[2]!], clientId: "sdk-writer", user: "writer", ...options });
+    const got: number[] = [];
+    reader.connect();
+    writer.connect();
+    await reader.subscribe("room:sdk", (m) => {
+      got.push(m.seq);
+    });
+    assert.equal(reader.url, urls[0]);
+    const results: Promise<unknown>[] = [];
+    for (let i = 0; i < 200; i++) {
+      results.push(writer.publish("room:sdk", i, { id: `sdk-${i}` }));
+      if (i === 80) await cluster.nodes[0]!.kill(); // the reader's node
+      if (i === 140) await cluster.nodes[1]!.kill(); // the writer's
+      if (i % 20 === 0) await sleep(20);
+    }
+    const seqs = (await Promise.all(results)) as { seq: number }[];
+    assert.equal(new Set(seqs.map((r) => r.seq)).size, 200, "each publish once");
+    await waitFor("the reader has all 200", () => got.length >= 200, 20_000);
+    await sleep(300);
+    assert.deepEqual(
+      got,
+      Array.from({ length: 200 }, (_, i) => i + 1),
+      "each once, in order, across the move",
+    );
+    assert.equal(reader.url, urls[2], "on the node that is left");
+    await Promise.all([reader.close(), writer.close()]);
   });
 
   it("refuses consumer groups with UNAVAILABLE until they work across nodes", async () => {

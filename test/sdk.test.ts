@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import {
   Backoff,
@@ -121,6 +122,21 @@ describe("sdk - against a live server", () => {
     await waitFor("cursor at 30", async () => (await cursor(server, "bob", sub.clientId, "room:order")) === 30);
     assert.equal(got.length, 30, "a duplicate is not delivered");
     assert.deepEqual(pub.pending(), []);
+  });
+
+  it("url list - after a node that cannot be reached, the next attempt goes to the next one", async () => {
+    // A port nothing listens on: the first node of the list is down.
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+    const dead = `http://127.0.0.1:${(probe.address() as net.AddressInfo).port}`;
+    await new Promise((resolve) => probe.close(resolve));
+    const c = client(server.url, { url: [dead, server.url] });
+    assert.equal(c.url, dead);
+    c.connect();
+    await stateOf(c, "connected");
+    assert.equal(c.url, server.url);
+    assert.equal((await c.publish("room:urls", 1)).duplicate, false);
+    assert.throws(() => client(server.url, { url: [] }), { code: "BAD_REQUEST" });
   });
 
   it("publish - rejects with HeraldError on an error reply", async () => {

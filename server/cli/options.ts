@@ -37,7 +37,9 @@ export const COMMON_OPTIONS = {
 } as const;
 
 export const COMMON_HELP = `Common options:
-  --url URL          the Herald server (default $HERALD_URL or ${DEFAULT_URL})
+  --url URL[,URL]    the Herald server, or the nodes of a cluster, comma-separated: the client
+                     moves to the next when its node is gone (default $HERALD_URL or ${DEFAULT_URL}; HTTP commands
+                     ask the first)
   --user ID          the user id in dev auth (default $HERALD_USER or "cli")
   --token JWT        the token in jwt auth (default $HERALD_TOKEN)
   --client-id ID     the client id (durable state belongs to (user, client id))
@@ -60,7 +62,10 @@ export function parse(args: string[], options: OptionSpec): Parsed {
 }
 
 export interface Connection {
+  /** The first of `urls`: where HTTP commands go. */
   url: string;
+  /** Every node given, for the SDK. */
+  urls: string[];
   user: string;
   token?: string;
   clientId: string;
@@ -74,8 +79,13 @@ export function connection(values: Record<string, unknown>, clientId: (user: str
   };
   const defaults = clientDefaults();
   const user = str("user") ?? defaults.user ?? "cli";
+  const urls = (str("url") ?? defaults.url ?? DEFAULT_URL)
+    .split(",")
+    .map((u) => u.trim())
+    .filter((u) => u !== "");
   const c: Connection = {
-    url: str("url") ?? defaults.url ?? DEFAULT_URL,
+    url: urls[0] ?? DEFAULT_URL,
+    urls: urls.length > 0 ? urls : [DEFAULT_URL],
     user,
     clientId: str("client-id") ?? clientId(user),
   };
@@ -94,7 +104,7 @@ export const safe = (user: string): string => user.replace(/[^A-Za-z0-9_-]/g, "_
 /** Connects with the SDK; rejects with a CliError when the server refuses or cannot be reached in time. */
 export async function connect(c: Connection, timeoutMs = CONNECT_TIMEOUT_MS): Promise<HeraldClient> {
   const client = new HeraldClient({
-    url: c.url,
+    url: c.urls,
     clientId: c.clientId,
     user: c.user,
     ...(c.token === undefined ? {} : { token: c.token }),
@@ -115,7 +125,8 @@ export async function connect(c: Connection, timeoutMs = CONNECT_TIMEOUT_MS): Pr
   });
   if (result === "connected") return client;
   await client.close();
-  if (result === "timeout") throw new CliError(`could not connect to ${c.url} within ${timeoutMs / 1000} s`);
+  if (result === "timeout")
+    throw new CliError(`could not connect to ${c.urls.join(", ")} within ${timeoutMs / 1000} s`);
   throw fromHerald(refused ?? new HeraldError("UNAVAILABLE", "the connection was refused"));
 }
 

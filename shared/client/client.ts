@@ -78,8 +78,12 @@ export type HeraldClientEvents = {
 };
 
 export interface HeraldClientOptions {
-  /** The server, e.g. `http://127.0.0.1:3000`. */
-  url: string;
+  /**
+   * The server, e.g. `http://127.0.0.1:3000`, or the nodes of a cluster: after a connection
+   * attempt fails or a connection is lost, the next attempt goes to the next node (in turn), where
+   * the client resumes its durable state.
+   */
+  url: string | readonly string[];
   /** 1-64 chars of `[A-Za-z0-9_-]`, kept across reconnects and restarts: durable state belongs to (user, clientId). */
   clientId: string;
   /** The user id in `dev` auth. */
@@ -168,8 +172,14 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private readonly txnsRunning = new Set<string>();
   private txnCheckHandler: TxnCheckHandler | undefined;
 
+  /** The nodes to connect to, and which of them the next attempt takes. */
+  private readonly urls: readonly string[];
+  private urlIndex = 0;
+
   constructor(private readonly options: HeraldClientOptions) {
     super();
+    this.urls = typeof options.url === "string" ? [options.url] : [...options.url];
+    if (this.urls.length === 0) throw new HeraldError("BAD_REQUEST", "url: at least one server");
     this.backoff = new Backoff(options.backoff);
     this.outbox = new Outbox(options.outbox ?? new MemoryOutboxStorage(), () => this.emit("pending", this.pending()));
     this.host = {
@@ -186,6 +196,11 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
 
   get clientId(): string {
     return this.options.clientId;
+  }
+
+  /** The server this client is connected (or connecting) to. */
+  get url(): string {
+    return this.urls[this.urlIndex % this.urls.length]!;
   }
 
   /** Connects, and from then on reconnects by itself with the backoff until `close()`. */
@@ -399,7 +414,7 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
   private open(reason: string): void {
     this.setState("connecting", reason);
     const { clientId, user, token } = this.options;
-    const socket: HeraldSocket = io(this.options.url, {
+    const socket: HeraldSocket = io(this.url, {
       ...this.options.socketOptions,
       autoConnect: false,
       reconnection: false,
@@ -475,13 +490,15 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
       this.emit("error", error);
       return;
     }
-    // The server is down or unreachable: keep trying.
+    // The server is down or unreachable: keep trying, on the next node of a cluster.
+    this.urlIndex++;
     this.setState("disconnected", "connect_error");
     this.scheduleRetry();
   }
 
   private onDisconnect(why: string): void {
     this.dropSocket();
+    this.urlIndex++;
     for (const sub of this.subs.values()) sub.connectionLost();
     this.setState("disconnected", why);
     this.scheduleRetry();
