@@ -64,7 +64,12 @@ export interface HeraldOptions {
 /** The other nodes over Redis when HERALD_REDIS_URL is set (peers.ts); none on a node of its own. */
 async function openPeers(config: Readonly<Config>, log: Logger): Promise<Peers | undefined> {
   if (!config.redisUrl) return undefined;
-  const peers = new Peers({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: "cluster" }) });
+  const peers = new Peers({
+    url: config.redisUrl,
+    prefix: config.redisPrefix,
+    name: config.nodeId,
+    log: log.child({ module: "cluster" }),
+  });
   await peers.start();
   return peers;
 }

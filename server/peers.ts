@@ -19,6 +19,8 @@ import type { Logger } from "./log.js";
 
 export interface PeersOptions {
   url: string;
+  /** This node's name (HERALD_NODE_ID): a new instance of a name replaces the one before at once. */
+  name: string;
   /** Channel names start with it, so that several clusters (or tests) can share one Redis. */
   prefix: string;
   log: Logger;
@@ -49,6 +51,8 @@ export class Peers {
   private readonly handlers = new Map<string, Handler>();
   /** Other nodes, and when each was last heard (Date.now()). */
   private readonly nodes = new Map<string, number>();
+  /** The instance last heard under each node name. */
+  private readonly names = new Map<string, string>();
   private readonly asks = new Map<
     number,
     { node: string; timer: NodeJS.Timeout; resolve: (v: unknown) => void; reject: (e: unknown) => void }
@@ -192,7 +196,7 @@ export class Peers {
   }
 
   private beat(): void {
-    const body: Record<string, unknown> = {};
+    const body: Record<string, unknown> = { n: this.options.name };
     for (const part of this.beatParts) Object.assign(body, part());
     this.broadcast("beat", body);
   }
@@ -221,6 +225,16 @@ export class Peers {
     if (env.t === "bye") {
       this.down(env.f);
       return;
+    }
+    if (env.t === "beat") {
+      // A node restarted (killed, say) is a new instance under the same name: the old one is down
+      // now, not DEAD_MS from now.
+      const name = (env.b as { n?: unknown } | undefined)?.n;
+      if (typeof name === "string") {
+        const before = this.names.get(name);
+        this.names.set(name, env.f);
+        if (before !== undefined && before !== env.f) this.down(before);
+      }
     }
     const handler = this.handlers.get(env.t);
     if (!handler) return;
@@ -251,6 +265,7 @@ export class Peers {
 
   private down(node: string): void {
     if (!this.nodes.delete(node)) return;
+    for (const [name, instance] of this.names) if (instance === node) this.names.delete(name);
     for (const [q, waiting] of this.asks) {
       if (waiting.node !== node) continue;
       this.asks.delete(q);

@@ -18,6 +18,7 @@ import {
   connect,
   pgSchema,
   type RawSocket,
+  REDIS_URL,
   type SpawnedServer,
   sleep,
   spawnServer,
@@ -25,8 +26,6 @@ import {
   tempDir,
 } from "./helpers.js";
 import { waitFor } from "./sdk-fixtures.js";
-
-const REDIS_URL = "redis://127.0.0.1:6379";
 
 interface Cluster {
   nodes: SpawnedServer[];

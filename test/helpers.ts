@@ -22,6 +22,9 @@ export function tempDir(prefix = "herald-test-"): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/** The Redis of this machine and of CI; tests keep apart by their own key prefix. */
+export const REDIS_URL = process.env.HERALD_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+
 /** The PostgreSQL of this machine and of CI (DEVELOPERS.md): trust auth, database `test`. */
 export const TEST_DATABASE_URL = process.env.HERALD_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 

@@ -1,5 +1,10 @@
-/** `npm run chaos`: the long crash run (10 SIGKILLs, 10k+ messages), printing what it checked. */
+/**
+ * `npm run chaos`: the long crash run (10 SIGKILLs, 10k+ messages), printing what it checked.
+ * `npm run chaos -- --cluster`: the same on three nodes on PostgreSQL and Redis, killed in turn.
+ */
 import { runChaos } from "./scenario.js";
+
+const cluster = process.argv.includes("--cluster");
 
 const kills = Number(process.env.CHAOS_KILLS ?? 10);
 const messages = Number(process.env.CHAOS_MESSAGES ?? 5000);
@@ -11,6 +16,7 @@ const report = await runChaos({
   subscribers: 3,
   transactions: Math.round(messages / 10),
   requests: Math.round(messages / 5),
+  nodes: cluster ? 3 : 1,
   log: (l) => console.log(`chaos: ${l}`),
 });
 console.log(

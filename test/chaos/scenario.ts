@@ -10,11 +10,16 @@
  * makes remote calls to a responder: no committed message is lost, no rolled-back one is in the
  * log, and every request is answered exactly once, with its own result, or refused.
  * `test/crash.test.ts` runs a short version, `npm run chaos` a long one.
+ *
+ * With `nodes` > 1 it runs a cluster instead (`npm run chaos -- --cluster`): that many nodes on one
+ * PostgreSQL schema and one Redis, the clients spread over them, and the nodes SIGKILLed in turn
+ * while the others go on; the same checks hold across the nodes (consumer groups are left out
+ * until they work across nodes).
  */
 import net from "node:net";
 import { io, type Socket } from "socket.io-client";
 import type { ClientToServerEvents, Message, ServerToClientEvents } from "../../shared/protocol.js";
-import { type SpawnedServer, sleep, spawnServer, tempDir } from "../helpers.js";
+import { pgSchema, REDIS_URL, type SpawnedServer, sleep, spawnServer, tempDir } from "../helpers.js";
 
 type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -33,6 +38,8 @@ export interface ChaosOptions {
   transactions?: number;
   /** Remote calls of the caller. */
   requests?: number;
+  /** Nodes of a cluster on PostgreSQL and Redis; 1 (the default) is one node on SQLite. */
+  nodes?: number;
   log?: (line: string) => void;
 }
 
@@ -96,22 +103,40 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const topics = options.topics ?? ["room:chaos-a", "room:chaos-b"];
   const publisherCount = options.publishers ?? 2;
   const subscriberCount = options.subscribers ?? 2;
-  const memberCount = options.groupMembers ?? 2;
+  const nodeCount = options.nodes ?? 1;
+  const memberCount = nodeCount > 1 ? 0 : (options.groupMembers ?? 2);
   const window = options.window ?? 16;
-  const dataDir = tempDir("herald-chaos-");
-  const port = await freePort();
+  const schema = nodeCount > 1 ? await pgSchema() : undefined;
   // Every kill fails the group's leases as an attempt; no message should die of the kills alone.
   // Checks come quickly, so that some land mid-stream; transactions are never rolled back by the
   // checks' count, as the producer answers every check of one it has decided.
-  const env = { HERALD_MAX_DELIVERIES: "1000", HERALD_TXN_CHECK_MS: "300", HERALD_TXN_MAX_CHECKS: "1000" };
-  let server: SpawnedServer = await spawnServer(dataDir, env, port);
-  const url = server.url;
+  const env: Record<string, string> = {
+    HERALD_MAX_DELIVERIES: "1000",
+    HERALD_TXN_CHECK_MS: "300",
+    HERALD_TXN_MAX_CHECKS: "1000",
+  };
+  if (schema) {
+    Object.assign(env, {
+      HERALD_STORE: "postgres",
+      HERALD_DATABASE_URL: schema.url,
+      HERALD_REDIS_URL: REDIS_URL,
+      HERALD_REDIS_PREFIX: schema.name,
+    });
+  }
+  // Each node keeps its port across restarts, so that its clients find it again.
+  const dataDirs = Array.from({ length: nodeCount }, () => tempDir("herald-chaos-"));
+  const ports = await Promise.all(dataDirs.map(() => freePort()));
+  const spawn = (i: number) => spawnServer(dataDirs[i]!, { ...env, HERALD_NODE_ID: `node${i}` }, ports[i]);
+  const nodes: SpawnedServer[] = await Promise.all(dataDirs.map((_, i) => spawn(i)));
+  const urls = nodes.map((n) => n.url);
+  /** The n-th client's node: spread over the cluster. */
+  const at = (n: number) => urls[n % urls.length]!;
   const violations: string[] = [];
 
   // Durable subscribers, subscribed before anything is published so they must see every seq.
   const subscribers = await Promise.all(
     Array.from({ length: subscriberCount }, async (_, i) => {
-      const socket = client(url, `sub${i}`, `sub${i}`);
+      const socket = client(at(i), `sub${i}`, `sub${i}`);
       const last = new Map<string, number>(topics.map((t) => [t, 0]));
       const processed = new Map<string, string[]>(topics.map((t) => [t, []]));
       socket.on("messages", (batch: Message[]) => {
@@ -143,7 +168,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   let groupProcessed = 0;
   const members = await Promise.all(
     Array.from({ length: memberCount }, async (_, i) => {
-      const socket = client(url, `member${i}`, `member${i}`);
+      const socket = client(at(i + 1), `member${i}`, `member${i}`);
       // Acks not answered when the server died: sent again on the next connection, as the SDK
       // does (the ack may have been kept, and then the message does not come again).
       const unanswered = new Map<string, { topic: string; seq: number }>();
@@ -188,7 +213,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const answered = new Map<string, { topic: string; seq: number }>();
   let released = 0;
   const publishers = Array.from({ length: publisherCount }, (_, p) => {
-    const socket = client(url, `pub${p}`, `pub${p}`);
+    const socket = client(at(p + 2), `pub${p}`, `pub${p}`);
     let next = 0;
     const worker = async () => {
       while (next < options.messages) {
@@ -211,7 +236,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const committed = new Map<string, { topic: string; seq: number }>();
   const rolledBack = new Set<string>();
   const decided = new Map<string, "commit" | "rollback">();
-  const producer = client(url, "txn0", "txn0");
+  const producer = client(at(1), "txn0", "txn0");
   producer.on("txn-check", (check, answer) => answer({ state: decided.get(check.id) ?? "unknown" }));
   const transacting = (async () => {
     for (let n = 0; n < (options.transactions ?? 0); n++) {
@@ -230,9 +255,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   })();
 
   // The caller and the responder: each request ends exactly once, with its own result or refused.
-  const responder = client(url, "svc", "svc");
+  const responder = client(at(0), "svc", "svc");
   responder.on("request", (event, answer) => answer({ result: event.params }));
-  const caller = client(url, "caller", "caller");
+  const caller = client(at(2), "caller", "caller");
   const outcomes = { ok: 0, refused: 0, lost: 0 };
   const calling = (async () => {
     for (let n = 0; n < (options.requests ?? 0); n++) {
@@ -261,9 +286,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const target = publisherCount * (released - slice / 2);
     while (answered.size < target) await sleep(2);
     await sleep(Math.random() * 20);
-    await server.kill();
-    log(`kill ${k}/${options.kills}: SIGKILL after ${answered.size} answered publishes`);
-    server = await spawnServer(dataDir, env, port);
+    const victim = (k - 1) % nodes.length;
+    await nodes[victim]!.kill();
+    log(
+      `kill ${k}/${options.kills}: SIGKILL${nodes.length > 1 ? ` of node${victim}` : ""} after ${answered.size} answered publishes`,
+    );
+    nodes[victim] = await spawn(victim);
   }
   released = options.messages;
   await Promise.all([...publishers.map((p) => p.done), transacting, calling]);
@@ -271,7 +299,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   for (const [key, where] of committed) answered.set(key, where);
 
   // Read the whole log back.
-  const reader = client(url, "reader", "reader");
+  const reader = client(at(0), "reader", "reader");
   await new Promise<void>((resolve) => reader.once("connect", () => resolve()));
   const heads: Record<string, number> = {};
   const logs = new Map<string, Message[]>();
@@ -292,7 +320,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const total = publisherCount * options.messages + committed.size;
   while (
     Date.now() < deadline &&
-    (subscribers.some((s) => topics.some((t) => (s.last.get(t) ?? 0) < heads[t]!)) || finished.size < total)
+    (subscribers.some((s) => topics.some((t) => (s.last.get(t) ?? 0) < heads[t]!)) ||
+      (memberCount > 0 && finished.size < total))
   ) {
     await sleep(50);
   }
@@ -352,11 +381,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   });
   checks.push(`${subscriberCount} durable subscribers each processed every message exactly once, in seq order`);
 
-  for (const [topic, all] of logs) {
-    for (const m of all)
-      if (!finished.has(`${topic}#${m.seq}`)) violations.push(`the group never finished ${topic}#${m.seq}`);
-  }
   if (memberCount > 0) {
+    for (const [topic, all] of logs) {
+      for (const m of all)
+        if (!finished.has(`${topic}#${m.seq}`)) violations.push(`the group never finished ${topic}#${m.seq}`);
+    }
     checks.push(
       `${memberCount} group members finished all ${finished.size} messages (${groupProcessed - finished.size} handed out again after a kill); none came again after its ack was answered`,
     );
@@ -365,8 +394,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   for (const s of [...subscribers, ...members, ...publishers]) s.socket.close();
   for (const socket of [producer, responder, caller]) socket.close();
   reader.close();
-  const code = await server.stop();
-  if (code !== 0) violations.push(`the server exited with ${code} on SIGTERM`);
-  checks.push("the server stopped gracefully on SIGTERM");
+  const codes = await Promise.all(nodes.map((n) => n.stop()));
+  codes.forEach((code, i) => {
+    if (code !== 0) violations.push(`node${i} exited with ${code} on SIGTERM`);
+  });
+  checks.push(
+    nodes.length > 1
+      ? `all ${nodes.length} nodes stopped gracefully on SIGTERM`
+      : "the server stopped gracefully on SIGTERM",
+  );
+  await schema?.drop();
   return { published: answered.size, kills: options.kills, heads, violations, checks };
 }
