@@ -8,7 +8,9 @@ import { type BenchContext, measureInAgent, measureSystem } from "./lib/context.
 import {
   AEDES,
   herald,
+  heraldPg,
   JETSTREAM,
+  MIN_PG,
   MIN_SQLITE,
   MOSQUITTO,
   names,
@@ -40,14 +42,16 @@ const COMPARE: Record<string, Compare[]> = {
   ],
   "herald normal": [{ system: "raw socket.io", goal: 0.8 }],
   "minimal sqlite": [{ system: "bare sqlite loop" }],
+  // Issue 17: Herald on PostgreSQL against a writer with the same group commit and nothing else.
+  "herald pg full": [{ system: "minimal pg", goal: 0.9 }],
 };
 
 export async function w1(ctx: BenchContext): Promise<Row[]> {
   const rows: Row[] = [];
   // Quick mode keeps the peers that W1's goals name.
   const systems = ctx.full
-    ? [herald("full"), herald("normal"), MIN_SQLITE, RAW, MOSQUITTO, AEDES, JETSTREAM]
-    : [herald("full"), herald("normal"), MIN_SQLITE, RAW, MOSQUITTO];
+    ? [herald("full"), herald("normal"), MIN_SQLITE, RAW, MOSQUITTO, AEDES, JETSTREAM, heraldPg("full"), MIN_PG]
+    : [herald("full"), herald("normal"), MIN_SQLITE, RAW, MOSQUITTO, heraldPg("full"), MIN_PG];
   for (const system of systems) {
     const compare = COMPARE[system.name];
     const { measured: _, ...row } = await measureSystem(ctx, system, (t) => w1Loads(ctx, system, t), {

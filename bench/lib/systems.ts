@@ -1,10 +1,11 @@
 /**
- * The systems under test and how each is started and loaded: Herald (`full`, `normal`), the raw
- * socket.io peer, the minimal SQLite peer, W9's socket.io relay, aedes (each started here in its
- * own process), and the Mosquitto and NATS services already running on this machine (skipped with
- * a note when unreachable).
+ * The systems under test and how each is started and loaded: Herald (`full`, `normal`, and on
+ * PostgreSQL), the raw socket.io peer, the minimal SQLite and PostgreSQL peers, W9's socket.io
+ * relay, aedes (each started here in its own process), and the Mosquitto, NATS and PostgreSQL
+ * services already running on this machine (skipped with a note when unreachable).
  */
 import net from "node:net";
+import { pgSchema } from "../../test/helpers.js";
 import type { Pace } from "../load/role.js";
 import { type Durability, type ServerProc, servicePid, startHerald, startPeer } from "./proc.js";
 import { GUARANTEE } from "./table.js";
@@ -57,6 +58,45 @@ export const herald = (durability: Durability): System => ({
       }),
     ),
 });
+
+/**
+ * Herald on PostgreSQL (this machine's, 127.0.0.1:5432 database `test`), in a schema of its own
+ * for the run. Server CPU is Herald's process: PostgreSQL's backends are not in it.
+ */
+export const heraldPg = (durability: Durability): System => ({
+  name: `herald pg ${durability}`,
+  kind: "sio",
+  guarantee: durability === "full" ? GUARANTEE.pgCommit : "PostgreSQL COMMIT (synchronous_commit off)",
+  start: async (o = {}) => {
+    const schema = await benchSchema();
+    if (typeof schema === "string") return schema;
+    const p = await startHerald({
+      durability,
+      env: { HERALD_STORE: "postgres", HERALD_DATABASE_URL: schema.url },
+      ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
+    });
+    return { url: p.url, pids: [p.pid], stop: () => p.stop().then(schema.drop) };
+  },
+});
+
+/** The minimal PostgreSQL writer (bench/peers/pg-min.ts): the limit for Herald on PostgreSQL. */
+export const MIN_PG: System = {
+  name: "minimal pg",
+  kind: "sio",
+  guarantee: GUARANTEE.pgCommit,
+  start: async () => {
+    const schema = await benchSchema();
+    if (typeof schema === "string") return schema;
+    const p = await startPeer("pg-min.ts", "minimal pg", { DATABASE_URL: schema.url });
+    return { url: p.url, pids: [p.pid], stop: () => p.stop().then(schema.drop) };
+  },
+};
+
+/** A schema of its own for one system's run, or why PostgreSQL cannot be had. */
+async function benchSchema(): Promise<{ url: string; drop(): Promise<void> } | string> {
+  if (!(await reachable("127.0.0.1", 5432))) return "PostgreSQL not reachable on 127.0.0.1:5432";
+  return pgSchema();
+}
 
 export const RAW: System = {
   name: "raw socket.io",

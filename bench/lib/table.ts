@@ -32,6 +32,7 @@ export interface Row {
 
 export const GUARANTEE = {
   fsync: "fsync before ack",
+  pgCommit: "PostgreSQL COMMIT (synchronous_commit on) before ack",
   pageCache: "no fsync (OS page cache)",
   memory: "memory only",
   mosquitto: "no fsync before PUBACK",

@@ -75,6 +75,8 @@ const TYPES = {
 
 /** A publish that met a copy of its id committed meanwhile by another node: the batch runs again. */
 class RaceLost extends Error {}
+/** SQLSTATE of a unique index's refusal: a publish id seen before (see insert). */
+const UNIQUE_VIOLATION = "23505";
 const MAX_ATTEMPTS = 5;
 
 /** Any constant: the advisory lock that lets one node at a time run retention. */
@@ -86,6 +88,8 @@ export class PgStore implements Store {
   private readonly queue: WriteQueue<Op>;
   /** A batch's transaction is under way (one at a time: see the header). */
   private committing = false;
+  /** The batch runs again after a RaceLost: look the publish ids up before inserting. */
+  private careful = false;
   /** What the batch under way took from the lazy writes, to put back if it rolls back. */
   private taken: ReturnType<LazyWrites["take"]>[] = [];
   private closed = false;
@@ -139,25 +143,36 @@ export class PgStore implements Store {
     let failure: unknown;
     let retried = false;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      this.careful = attempt > 1;
       messages = [];
       failure = undefined;
       let client: pg.PoolClient | undefined;
       let committing = false;
+      // A first try of a batch of publishes only is one statement (insert), committed by itself:
+      // one round trip instead of three. Its unique index refuses a repeated id, which fails the
+      // statement as a whole, and the next try goes the long way.
+      const single = !this.careful && writes.every((w) => w.kind === "append");
       try {
         client = await this.pool.connect();
-        await client.query("BEGIN");
-        await this.apply(client, writes, messages);
-        committing = true;
-        await client.query("COMMIT");
+        if (single) {
+          committing = true;
+          await this.apply(client, writes, messages);
+        } else {
+          await client.query("BEGIN");
+          await this.apply(client, writes, messages);
+          committing = true;
+          await client.query("COMMIT");
+        }
         client.release();
         break;
       } catch (err) {
         failure = err;
-        await client?.query("ROLLBACK").catch(() => {});
+        const raced = err instanceof RaceLost || (err as { code?: string }).code === UNIQUE_VIOLATION;
+        if (!single) await client?.query("ROLLBACK").catch(() => {});
         // A connection that failed mid-transaction is not given to anyone again.
-        client?.release(err instanceof RaceLost ? undefined : (err as Error));
+        client?.release(raced ? undefined : (err as Error));
         for (const t of this.taken) this.queue.lazy.restore(t);
-        if (err instanceof RaceLost) continue;
+        if (raced) continue;
         // Before COMMIT was sent nothing took effect, so one more try on a fresh connection hides a
         // connection the pool still held after PostgreSQL dropped it. A COMMIT without an answer
         // may have committed: that fails, and the publisher's retry with the same id finds out.
@@ -190,15 +205,14 @@ export class PgStore implements Store {
   }
 
   /**
-   * Appends in three statements: the copies of ids published before, the topics' counters moved
-   * (and locked, in name order), the new messages. A copy committed by another node between the
-   * first and the last makes the insert skip a row, which would leave a gap: the batch then runs
-   * again (RaceLost), and this time the first statement finds it.
+   * Appends: repeats inside the batch answered from their first copy, the rest in one statement
+   * (insert). On a batch's second attempt the copies of ids published before are looked up first.
    */
   private async appendAll(tx: pg.PoolClient, appends: Append[], out: Fresh[]) {
     const dedupKeys = appends.filter((w) => !isDead(w.message.topic));
     const earlier = new Map<string, Message>();
-    if (dedupKeys.length > 0) {
+    // The first attempt leaves the copies to the dedup index (see insert): a publish seldom repeats.
+    if (this.careful && dedupKeys.length > 0) {
       const { rows } = await tx.query<MessageRow>(
         `SELECT m.* FROM messages m JOIN unnest($1::text[], $2::text[]) AS k(f, i) ON m.from_user = k.f AND m.id = k.i WHERE ${DEDUPED}`,
         [dedupKeys.map((w) => w.message.from), dedupKeys.map((w) => w.message.id)],
@@ -233,41 +247,72 @@ export class PgStore implements Store {
     for (const [w, twin] of repeats) w.result = { message: twin.result!.message, duplicate: true };
   }
 
+  /**
+   * One statement: the topics' counters moved by the batch's counts (and locked, in name order),
+   * and the messages inserted under the seqs that gives them (rank r of n in a topic whose head
+   * became h gets h - n + r) with the topic's last ts. An id published before (or meanwhile on
+   * another node) fails it on the dedup index, and with it the whole batch, which runs again with
+   * the copies looked up first: a seq is never skipped.
+   */
   private async insert(tx: pg.PoolClient, fresh: Append[], counts: Map<string, number>, out: Fresh[]) {
     const topics = [...counts.keys()].sort();
-    const { rows: heads } = await tx.query<{ name: string; head: number; last_ts: number }>(
-      `INSERT INTO topics AS t (name, head, last_ts)
-         SELECT n, c, $3 FROM unnest($1::text[], $2::bigint[]) AS u(n, c) ORDER BY n
-       ON CONFLICT (name) DO UPDATE SET head = t.head + excluded.head, last_ts = GREATEST(t.last_ts, excluded.last_ts)
-       RETURNING name, head, last_ts`,
-      [topics, topics.map((t) => counts.get(t)!), this.now()],
-    );
-    // PROTOCOL: ts never decreases along seq; the counter row keeps the topic's last ts.
-    const next = new Map(heads.map((h) => [h.name, { seq: h.head - counts.get(h.name)! + 1, ts: h.last_ts }]));
-    const cols = { topic: [] as string[], seq: [] as number[], id: [] as string[], from: [] as string[] };
-    const more = { ts: [] as number[], key: [] as (string | null)[], payload: [] as string[] };
+    const rank = new Map<string, number>();
+    const cols = { topic: [] as string[], id: [] as string[], from: [] as string[], rank: [] as number[] };
+    const more = { key: [] as (string | null)[], payload: [] as string[] };
     for (const w of fresh) {
       const m = w.message;
-      const n = next.get(m.topic)!;
-      const message: Message = { id: m.id, topic: m.topic, seq: n.seq++, from: m.from, ts: n.ts, payload: m.payload };
-      if (m.key !== undefined) message.key = m.key;
-      w.result = { message, duplicate: false };
-      out.push({ message, bytes: m.json.length });
+      const r = (rank.get(m.topic) ?? 0) + 1;
+      rank.set(m.topic, r);
       cols.topic.push(m.topic);
-      cols.seq.push(message.seq);
       cols.id.push(m.id);
       cols.from.push(m.from);
-      more.ts.push(n.ts);
+      cols.rank.push(r);
       more.key.push(m.key ?? null);
       more.payload.push(m.json);
     }
-    const inserted = await tx.query(
-      `INSERT INTO messages (topic, seq, id, from_user, ts, key, payload)
-         SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])
-       ON CONFLICT (from_user, id) WHERE ${DEDUPED} DO NOTHING`,
-      [cols.topic, cols.seq, cols.id, cols.from, more.ts, more.key, more.payload],
-    );
-    if (inserted.rowCount !== fresh.length) throw new RaceLost("a publish id was committed meanwhile by another node");
+    // Named, so that each connection parses and plans it once.
+    const { rows } = await tx.query<{ topic: string; seq: number; ts: number }>({
+      name: "herald-append",
+      text: `WITH heads AS (
+         INSERT INTO topics AS t (name, head, last_ts)
+           SELECT n, c, $9 FROM unnest($7::text[], $8::bigint[]) AS u(n, c) ORDER BY n
+         ON CONFLICT (name) DO UPDATE SET head = t.head + excluded.head, last_ts = GREATEST(t.last_ts, excluded.last_ts)
+         RETURNING name, head, last_ts
+       ), counted AS (SELECT * FROM unnest($7::text[], $8::bigint[]) AS c(n, c))
+       INSERT INTO messages (topic, seq, id, from_user, ts, key, payload)
+         SELECT m.topic, h.head - c.c + m.rank, m.id, m.from_user, h.last_ts, m.key, m.payload
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+           AS m(topic, id, from_user, key, payload, rank)
+         JOIN heads h ON h.name = m.topic JOIN counted c ON c.n = m.topic
+       RETURNING topic, seq, ts`,
+      values: [
+        cols.topic,
+        cols.id,
+        cols.from,
+        more.key,
+        more.payload,
+        cols.rank,
+        topics,
+        topics.map((t) => counts.get(t)!),
+        this.now(),
+      ],
+    });
+    if (rows.length !== fresh.length) throw new RaceLost("not every message was stored");
+    // PROTOCOL: ts never decreases along seq; the counter row keeps the topic's last ts.
+    const heads = new Map<string, { head: number; ts: number }>();
+    for (const r of rows) {
+      const h = heads.get(r.topic);
+      if (!h || r.seq > h.head) heads.set(r.topic, { head: r.seq, ts: r.ts });
+    }
+    fresh.forEach((w, i) => {
+      const m = w.message;
+      const h = heads.get(m.topic)!;
+      const seq = h.head - counts.get(m.topic)! + cols.rank[i]!;
+      const message: Message = { id: m.id, topic: m.topic, seq, from: m.from, ts: h.ts, payload: m.payload };
+      if (m.key !== undefined) message.key = m.key;
+      w.result = { message, duplicate: false };
+      out.push({ message, bytes: m.json.length });
+    });
   }
 
   // ---- writes -------------------------------------------------------------------------------
