@@ -92,8 +92,65 @@ export const MIN_PG: System = {
   },
 };
 
+/**
+ * Three Herald nodes on one PostgreSQL schema and this machine's Redis (a key prefix of their
+ * own): the target's url lists them, and the load spreads its connections over them. Server CPU
+ * is the three nodes'.
+ */
+export const HERALD_PG3: System = {
+  name: "herald pg x3",
+  kind: "sio",
+  guarantee: GUARANTEE.pgCommit,
+  start: async () => {
+    const schema = await benchSchema();
+    if (typeof schema === "string") return schema;
+    if (!(await reachable("127.0.0.1", 6379))) return "Redis not reachable on 127.0.0.1:6379";
+    const nodes = await Promise.all(
+      [0, 1, 2].map((i) =>
+        startHerald({
+          durability: "full",
+          env: {
+            HERALD_STORE: "postgres",
+            HERALD_DATABASE_URL: schema.url,
+            HERALD_REDIS_URL: "redis://127.0.0.1:6379",
+            HERALD_REDIS_PREFIX: schema.name,
+            HERALD_NODE_ID: `bench-${i}`,
+          },
+        }),
+      ),
+    );
+    return cluster(nodes, schema.drop);
+  },
+};
+
+/** socket.io on three nodes joined by @socket.io/redis-streams-adapter (bench/peers/sio-redis.ts). */
+export const SIO_REDIS3: System = {
+  name: "socket.io redis-streams x3",
+  kind: "sio",
+  guarantee: GUARANTEE.memory,
+  start: async () => {
+    if (!(await reachable("127.0.0.1", 6379))) return "Redis not reachable on 127.0.0.1:6379";
+    const stream = `bench-${Date.now().toString(36)}-${process.pid}`;
+    const nodes = await Promise.all(
+      [0, 1, 2].map(() => startPeer("sio-redis.ts", "socket.io redis-streams", { STREAM: stream })),
+    );
+    return cluster(nodes, async () => {});
+  },
+};
+
+function cluster(nodes: ServerProc[], after: () => Promise<void>): Target {
+  return {
+    url: nodes.map((n) => n.url).join(","),
+    pids: nodes.map((n) => n.pid),
+    stop: async () => {
+      await Promise.all(nodes.map((n) => n.stop()));
+      await after();
+    },
+  };
+}
+
 /** A schema of its own for one system's run, or why PostgreSQL cannot be had. */
-async function benchSchema(): Promise<{ url: string; drop(): Promise<void> } | string> {
+async function benchSchema(): Promise<{ name: string; url: string; drop(): Promise<void> } | string> {
   if (!(await reachable("127.0.0.1", 5432))) return "PostgreSQL not reachable on 127.0.0.1:5432";
   return pgSchema();
 }

@@ -35,8 +35,13 @@ let nextId = 0;
 
 const failure = (r: Reply) => (r.ok ? undefined : `${r.error?.code}: ${r.error?.message}`);
 
-export function connectSio(url: string, clientId?: string, user = "bench"): Promise<Socket> {
-  const socket = io(url, {
+/**
+ * Connects to `url`, or, for the nodes of a cluster given comma-separated, to the one that the
+ * connection's number picks: connections spread evenly over the nodes.
+ */
+export function connectSio(url: string, clientId?: string, user = "bench", n = nextId): Promise<Socket> {
+  const urls = url.split(",");
+  const socket = io(urls[n % urls.length]!, {
     auth: { clientId: clientId ?? `b${process.pid}x${nextId++}`, user },
     transports: ["websocket"],
     reconnection: false,
@@ -153,7 +158,7 @@ export class SioSub extends Subscriber {
     for (let i = 0; i < n; i += conc) {
       const batch = await Promise.all(
         Array.from({ length: Math.min(conc, n - i) }, async (_, j) => {
-          const s = await connectSio(this.o.url, this.o.clientIds?.[i + j]);
+          const s = await connectSio(this.o.url, this.o.clientIds?.[i + j], "bench", i + j);
           this.attach(s);
           if ((this.o.subscribe ?? true) === true) await call(s, "subscribe", this.subscribeArgs());
           return s;

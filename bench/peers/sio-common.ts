@@ -5,7 +5,7 @@
  * socket.io's broadcast).
  */
 import http from "node:http";
-import { Server, type Socket } from "socket.io";
+import { Server, type ServerOptions, type Socket } from "socket.io";
 import type { Message } from "../../shared/protocol.js";
 
 /** Herald's message, less the optional fields the bench does not use. */
@@ -23,9 +23,9 @@ export interface PeerHandlers {
  * A socket.io server on a free loopback port that prints `listening on <url>` for the bench and
  * exits on SIGTERM; what it answers is the caller's.
  */
-export function listenPeer(name: string, onClose: () => void = () => {}): Server {
+export function listenPeer(name: string, onClose: () => void = () => {}, options: Partial<ServerOptions> = {}): Server {
   const server = http.createServer();
-  const io = new Server(server, { serveClient: false, maxHttpBufferSize: 2 * 65536 + 65536 });
+  const io = new Server(server, { serveClient: false, maxHttpBufferSize: 2 * 65536 + 65536, ...options });
   server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : 0;
@@ -41,8 +41,13 @@ export function listenPeer(name: string, onClose: () => void = () => {}): Server
   return io;
 }
 
-export function startPeerServer(name: string, handlers: PeerHandlers, onClose: () => void = () => {}) {
-  const io = listenPeer(name, onClose);
+export function startPeerServer(
+  name: string,
+  handlers: PeerHandlers,
+  onClose: () => void = () => {},
+  options: Partial<ServerOptions> = {},
+) {
+  const io = listenPeer(name, onClose, options);
   const heads = new Map<string, number>();
   io.on("connection", (socket) => {
     socket.on("publish", (args, cb) => handlers.publish(socket, args, typeof cb === "function" ? cb : undefined));
@@ -64,8 +69,9 @@ export function startPeerServer(name: string, handlers: PeerHandlers, onClose: (
     const out = pending;
     pending = new Map();
     for (const [topic, batch] of out) {
+      // With a cluster adapter the room's members may all be on other nodes.
       const room = io.sockets.adapter.rooms.get(topic);
-      if (room && room.size > 0) io.to(topic).emit("messages", batch);
+      if (options.adapter || (room && room.size > 0)) io.to(topic).emit("messages", batch);
     }
   };
   const fanOut = (m: PeerMessage) => {
