@@ -1,13 +1,14 @@
 /**
  * `npm run bench -- --profile`: Herald `full` under the W1, W2, W3, W4 and W10 loads with `node --cpu-prof`
  * on the server process, then the top self-time functions and packages of each profile.
+ * `--systems "herald pg full"` profiles Herald on PostgreSQL instead.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { type BenchContext, measureSystem } from "./lib/context.js";
 import { ROOT } from "./lib/proc.js";
 import { renderSummary, summarize } from "./lib/profile.js";
-import { herald, type System, type Target } from "./lib/systems.js";
+import { herald, heraldPg, type System, type Target } from "./lib/systems.js";
 import { w1Loads } from "./w1-publish.js";
 import { w2Loads } from "./w2-pubsub.js";
 import { w3Loads } from "./w3-fanout.js";
@@ -28,7 +29,7 @@ export async function profile(ctx: BenchContext, durationMs: number, only?: stri
     const dir = path.join(base, name);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
-    const system = herald("full");
+    const system = ctx.systems?.includes("herald pg full") ? heraldPg("full") : herald("full");
     const row = await measureSystem(
       ctx,
       system,
@@ -52,7 +53,7 @@ export async function profile(ctx: BenchContext, durationMs: number, only?: stri
     }
     out.push(
       renderSummary(
-        `${name} herald full under --cpu-prof: ${figure} (${path.relative(ROOT, path.join(dir, file))})`,
+        `${name} ${system.name} under --cpu-prof: ${figure} (${path.relative(ROOT, path.join(dir, file))})`,
         summarize(path.join(dir, file)),
       ),
     );

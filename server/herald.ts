@@ -89,6 +89,8 @@ export async function createHerald(config: Readonly<Config>, options: HeraldOpti
     options.fanout ??
     (peers ? new RedisFanout(peers, { log: log.child({ module: "fanout" }), ...metrics.fanout() }) : new LocalFanout());
   store.onDurable((messages, durableAt) => fanout.publish(messages, durableAt));
+  // Before delivery's and groups' listeners: a stream behind reads the run from memory.
+  fanout.onMessages((messages) => store.remember(messages));
   const presence = new Presence();
   const groups = new Groups(fanout, store, config, metrics, log.child({ module: "groups" }));
   // The hub is made once the HTTP server is; transactions look sessions up only later.

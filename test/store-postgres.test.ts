@@ -3,6 +3,9 @@
  * (HERALD_TEST_DATABASE_URL, else 127.0.0.1:5432 database `test`). Each test gets a schema of its
  * own and drops it. Without PostgreSQL these tests fail: they do not skip.
  */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type pg from "pg";
 import { PgStore } from "../server/store/pg-store.js";
 import type { Store } from "../server/store/store.js";
 import { pgSchema } from "./helpers.js";
@@ -41,3 +44,26 @@ for (const durability of ["full", "normal"] as const) {
     };
   });
 }
+
+describe("postgres store - settings", () => {
+  it("maps HERALD_DURABILITY to synchronous_commit on every connection, beside the URL's own options", async () => {
+    const schema = await pgSchema();
+    try {
+      for (const [durability, expected] of [
+        ["full", "on"],
+        ["normal", "off"],
+      ] as const) {
+        const store = await PgStore.open({ url: schema.url, durability, poolSize: 3 });
+        // The store's own connections: the setting is per session.
+        const { writer, pool } = store as unknown as Record<"writer" | "pool", pg.Pool>;
+        for (const p of [writer, pool]) {
+          const { rows } = await p.query("SELECT current_setting('synchronous_commit') AS s, current_schema() AS c");
+          assert.deepEqual(rows[0], { s: expected, c: schema.name }, durability);
+        }
+        await store.close();
+      }
+    } finally {
+      await schema.drop();
+    }
+  });
+});

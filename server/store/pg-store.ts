@@ -21,6 +21,7 @@ import pg from "pg";
 import type { Message } from "../../shared/protocol.js";
 import type { Durability } from "../config.js";
 import { DEDUPED, migrate } from "./pg-schema.js";
+import { RecentMessages } from "./recent.js";
 import { type MessageRow, TXN_COLUMNS, type TxnRow, toMessage, toPrepared, toProgress } from "./rows.js";
 import type {
   AppendResult,
@@ -53,7 +54,7 @@ export interface PgStoreOptions {
   /** A PostgreSQL connection string; its `options` may set the `search_path` Herald's tables go in. */
   url: string;
   durability: Durability;
-  /** Connections at most: one for the node's writes at a time, the rest for reads. */
+  /** Connections at most (2 or more): one for the node's commits, the rest for reads. */
   poolSize: number;
   now?: () => number;
   /** Faults that answer no request (an idle connection lost), for the logs. */
@@ -83,7 +84,10 @@ const MAX_ATTEMPTS = 5;
 const RETENTION_LOCK = 0x4865_7262;
 
 export class PgStore implements Store {
+  /** Reads. */
   private readonly pool: pg.Pool;
+  /** The batches' transactions, one at a time. */
+  private readonly writer: pg.Pool;
   private readonly now: () => number;
   private readonly queue: WriteQueue<Op>;
   /** A batch's transaction is under way (one at a time: see the header). */
@@ -93,23 +97,36 @@ export class PgStore implements Store {
   /** What the batch under way took from the lazy writes, to put back if it rolls back. */
   private taken: ReturnType<LazyWrites["take"]>[] = [];
   private closed = false;
+  /**
+   * The newest durable messages of each topic, this node's and the others' (remember), so that
+   * the many streams of a busy topic that fall a little behind are fed without a query and a
+   * JSON.parse each; `known` is the highest seq known durable per topic.
+   */
+  private readonly recent = new RecentMessages();
+  private readonly known = new Map<string, number>();
 
   private constructor(options: PgStoreOptions) {
     this.now = options.now ?? Date.now;
-    this.pool = new pg.Pool({
-      connectionString: options.url,
-      max: options.poolSize,
-      types: TYPES,
-      // `normal`: a commit does not wait for the WAL flush; a crash of PostgreSQL may lose the last
-      // few hundred ms of commits, as `normal` in SQLite may lose them in a power loss.
-      options: `-c synchronous_commit=${options.durability === "full" ? "on" : "off"}`,
-    });
+    // `normal`: a commit does not wait for the WAL flush; a crash of PostgreSQL may lose the last
+    // few hundred ms of commits, as `normal` in SQLite may lose them in a power loss. Added to the
+    // URL's own `options` (a search_path, say), which would otherwise replace it.
+    const url = new URL(options.url);
+    const sync = `-c synchronous_commit=${options.durability === "full" ? "on" : "off"}`;
+    url.searchParams.set("options", [url.searchParams.get("options"), sync].filter(Boolean).join(" "));
     // A connection that breaks (PostgreSQL restarted, a backend terminated) emits 'error', idle or
     // checked out, sometimes twice (the FATAL notice, then ECONNRESET); unheard, one would end the
     // process. The query under way fails by itself, and the pool drops the connection.
     const lost = (err: Error) => options.onError?.(`PostgreSQL connection lost: ${err.message}`);
-    this.pool.on("error", lost);
-    this.pool.on("connect", (client) => client.on("error", lost));
+    const pool = (max: number) => {
+      const p = new pg.Pool({ connectionString: url.toString(), max, types: TYPES });
+      p.on("error", lost);
+      p.on("connect", (client) => client.on("error", lost));
+      return p;
+    };
+    // The commits have a connection of their own: behind the reads of many streams in one pool,
+    // a commit waited for a free connection, and W3's publishes with it (625 a second).
+    this.writer = pool(1);
+    this.pool = pool(options.poolSize - 1);
     this.queue = new WriteQueue<Op>(
       {
         mayCommit: () => !this.committing,
@@ -120,6 +137,7 @@ export class PgStore implements Store {
         busy: () => this.committing,
       },
       (tx) => this.writeLazy(tx),
+      this.recent,
     );
   }
 
@@ -127,9 +145,9 @@ export class PgStore implements Store {
   static async open(options: PgStoreOptions): Promise<PgStore> {
     const store = new PgStore(options);
     try {
-      await migrate(store.pool);
+      await migrate(store.writer);
     } catch (err) {
-      await store.pool.end();
+      await Promise.all([store.writer.end(), store.pool.end()]);
       throw err;
     }
     return store;
@@ -153,7 +171,7 @@ export class PgStore implements Store {
       // statement as a whole, and the next try goes the long way.
       const single = !this.careful && writes.every((w) => w.kind === "append");
       try {
-        client = await this.pool.connect();
+        client = await this.writer.connect();
         if (single) {
           committing = true;
           await this.apply(client, writes, messages);
@@ -183,8 +201,10 @@ export class PgStore implements Store {
       }
     }
     this.committing = false;
-    if (failure === undefined) this.queue.settle({ started, committed: performance.now(), writes, messages });
-    else this.queue.reject(writes, `storage failure: ${(failure as Error).message}`, failure);
+    if (failure === undefined) {
+      for (const { message } of messages) this.know(message.topic, message.seq);
+      this.queue.settle({ started, committed: performance.now(), writes, messages });
+    } else this.queue.reject(writes, `storage failure: ${(failure as Error).message}`, failure);
     this.queue.schedule();
   }
 
@@ -656,6 +676,9 @@ export class PgStore implements Store {
         messages += stoned.rowCount ?? 0;
         if (floor !== t.floor) {
           await tx.query("UPDATE topics SET floor = GREATEST(floor, $2) WHERE name = $1", [t.name, floor]);
+          // Only this node's memory: the others keep what they had, which was durable (a reader
+          // behind may get a message retention removed instead of a gap; nothing is lost).
+          this.recent.forget(t.name, floor - 1);
         }
       }
       // A committed id answers a repeated commit as long as the publish ids are kept.
@@ -686,7 +709,29 @@ export class PgStore implements Store {
 
   // ---- reads: committed is durable here, so every read sees only durable messages ------------
 
+  private know(topic: string, seq: number): void {
+    if (seq > (this.known.get(topic) ?? 0)) this.known.set(topic, seq);
+  }
+
+  remember(messages: Message[]): void {
+    for (const m of messages) {
+      // This node's own runs come back through the fan-out: they are here already.
+      if (m.seq <= (this.known.get(m.topic) ?? 0)) continue;
+      this.know(m.topic, m.seq);
+      this.recent.add(m, JSON.stringify(m.payload).length);
+    }
+  }
+
   async read(topic: string, after: number, limit: number): Promise<{ messages: Message[]; head: number }> {
+    // From memory only when it holds every message asked for: else one query. A reader at the
+    // newest seq known here has nothing to read: a run it has not heard of comes by the fan-out,
+    // and a lost one by a resync, which reads the head from the database first.
+    const known = this.known.get(topic);
+    if (known !== undefined && after >= known) return { messages: [], head: known };
+    if (known !== undefined) {
+      const cached = this.recent.read(topic, after, known, limit);
+      if (cached && cached.length === Math.min(limit, known - after)) return { messages: cached, head: known };
+    }
     // One round trip for the head and the messages, both from one snapshot.
     const { rows } = await this.pool.query<MessageRow & { head: number }>(
       `SELECT t.head, m.* FROM topics t LEFT JOIN LATERAL (
@@ -695,6 +740,7 @@ export class PgStore implements Store {
       [topic, after, limit],
     );
     const head = rows[0]?.head ?? 0;
+    this.know(topic, head);
     return { messages: rows.filter((r) => r.seq !== null).map(toMessage), head };
   }
 
@@ -718,7 +764,9 @@ export class PgStore implements Store {
 
   async head(topic: string): Promise<number> {
     const { rows } = await this.pool.query<{ head: number }>("SELECT head FROM topics WHERE name = $1", [topic]);
-    return rows[0]?.head ?? 0;
+    const head = rows[0]?.head ?? 0;
+    this.know(topic, head);
+    return head;
   }
 
   async published(from: string, id: string): Promise<Message | undefined> {
@@ -789,7 +837,7 @@ export class PgStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.queue.close();
-    await this.pool.end();
+    await Promise.all([this.writer.end(), this.pool.end()]);
   }
 }
 

@@ -730,6 +730,9 @@ export class SqliteStore implements Store {
     };
   }
 
+  /** One process owns the file (owner.ts): every durable message is this store's own. */
+  remember(): void {}
+
   flush(): Promise<void> {
     return this.write(() => this.writeLazy());
   }

@@ -228,6 +228,11 @@ export interface Store {
   /** Bytes the store takes on disk, for /metrics: cheap, read no data. */
   diskBytes(): Promise<number>;
 
+  /**
+   * Durable messages another node stored (the fan-out's runs), kept for reads a little behind as
+   * the store's own are. A store that is alone on its data has none to take.
+   */
+  remember(messages: Message[]): void;
   /** New durable messages, one topic per call (see the header), with when they became durable. */
   onDurable(listener: (messages: Message[], durableAt: number) => void): void;
   /** How a committed batch's stages went, for the metrics: called once per batch. */
