@@ -7,6 +7,7 @@
 import { type BenchContext, measureInAgent, measureSystem } from "./lib/context.js";
 import {
   AEDES,
+  HERALD_PG3,
   herald,
   heraldPg,
   JETSTREAM,
@@ -44,13 +45,25 @@ const COMPARE: Record<string, Compare[]> = {
   "minimal sqlite": [{ system: "bare sqlite loop" }],
   // Issue 17: Herald on PostgreSQL against a writer with the same group commit and nothing else.
   "herald pg full": [{ system: "minimal pg", goal: 0.9 }],
+  "herald pg x3": [{ system: "herald pg full" }],
 };
 
 export async function w1(ctx: BenchContext): Promise<Row[]> {
   const rows: Row[] = [];
   // Quick mode keeps the peers that W1's goals name.
   const systems = ctx.full
-    ? [herald("full"), herald("normal"), MIN_SQLITE, RAW, MOSQUITTO, AEDES, JETSTREAM, heraldPg("full"), MIN_PG]
+    ? [
+        herald("full"),
+        herald("normal"),
+        MIN_SQLITE,
+        RAW,
+        MOSQUITTO,
+        AEDES,
+        JETSTREAM,
+        heraldPg("full"),
+        MIN_PG,
+        HERALD_PG3,
+      ]
     : [herald("full"), herald("normal"), MIN_SQLITE, RAW, MOSQUITTO, heraldPg("full"), MIN_PG];
   for (const system of systems) {
     const compare = COMPARE[system.name];

@@ -7,8 +7,11 @@
 import { type BenchContext, measureSystem } from "./lib/context.js";
 import {
   AEDES,
+  HERALD_PG3,
   herald,
+  heraldPg,
   JETSTREAM,
+  MIN_PG,
   MIN_SQLITE,
   MOSQUITTO,
   names,
@@ -38,13 +41,15 @@ const COMPARE: Record<string, Compare[]> = {
     { system: "minimal sqlite", goal: 0.9 },
     { system: "raw socket.io" },
   ],
+  "herald pg full": [{ system: "minimal pg" }],
+  "herald pg x3": [{ system: "herald pg full" }],
 };
 
 export async function w2(ctx: BenchContext): Promise<Row[]> {
   const rows: Row[] = [];
   // Quick mode keeps the peers that W2's goals name (raw socket.io, the ceiling, only in full).
   const systems = ctx.full
-    ? [herald("full"), MIN_SQLITE, RAW, MOSQUITTO, AEDES, JETSTREAM]
+    ? [herald("full"), MIN_SQLITE, RAW, MOSQUITTO, AEDES, JETSTREAM, heraldPg("full"), MIN_PG, HERALD_PG3]
     : [herald("full"), MIN_SQLITE, MOSQUITTO, AEDES, JETSTREAM];
   for (const system of systems) {
     const compare = COMPARE[system.name];
