@@ -26,13 +26,11 @@ import { type MessageRow, TXN_COLUMNS, type TxnRow, toMessage, toPrepared, toPro
 import type {
   AppendResult,
   ClientKey,
-  CommitTiming,
   GroupProgress,
   GroupRecord,
   HistoryQuery,
   NewMessage,
   PreparedMessage,
-  ProgressSource,
   Store,
   StoreStats,
   SubscribeResult,
@@ -44,6 +42,7 @@ import {
   type LazyWrites,
   NOT_PENDING,
   OVER_QUOTA,
+  QueuedStore,
   type Write as QueuedWrite,
   refuseNotPending,
   refuseOverQuota,
@@ -83,13 +82,13 @@ const MAX_ATTEMPTS = 5;
 /** Any constant: the advisory lock that lets one node at a time run retention. */
 const RETENTION_LOCK = 0x4865_7262;
 
-export class PgStore implements Store {
+export class PgStore extends QueuedStore<Op> implements Store {
   /** Reads. */
   private readonly pool: pg.Pool;
   /** The batches' transactions, one at a time. */
   private readonly writer: pg.Pool;
   private readonly now: () => number;
-  private readonly queue: WriteQueue<Op>;
+  protected readonly queue: WriteQueue<Op>;
   /** A batch's transaction is under way (one at a time: see the header). */
   private committing = false;
   /** The batch runs again after a RaceLost: look the publish ids up before inserting. */
@@ -106,6 +105,7 @@ export class PgStore implements Store {
   private readonly known = new Map<string, number>();
 
   private constructor(options: PgStoreOptions) {
+    super();
     this.now = options.now ?? Date.now;
     // `normal`: a commit does not wait for the WAL flush; a crash of PostgreSQL may lose the last
     // few hundred ms of commits, as `normal` in SQLite may lose them in a power loss. Added to the
@@ -337,10 +337,6 @@ export class PgStore implements Store {
 
   // ---- writes -------------------------------------------------------------------------------
 
-  append(message: NewMessage): Promise<AppendResult> {
-    return this.queue.append(message);
-  }
-
   private write<T>(run: Op): Promise<T> {
     return this.queue.write(run);
   }
@@ -440,11 +436,6 @@ export class PgStore implements Store {
     });
   }
 
-  ackLater(client: ClientKey, topic: string, seq: number): void {
-    this.queue.lazy.ack(client, topic, seq);
-    this.queue.writeSoon();
-  }
-
   subscriptions(client: ClientKey): Promise<{ topic: string; acked: number; group?: string }[]> {
     // A write, so that it comes after every ack queued before it (a REPLACED connection's).
     return this.write(async (tx) => {
@@ -521,25 +512,6 @@ export class PgStore implements Store {
       [topic, group],
     );
     return (ended.rowCount ?? 0) > 0;
-  }
-
-  saveGroup(topic: string, group: string, progress: ProgressSource): Promise<void> {
-    this.queue.lazy.dirty(topic, group, progress);
-    return this.write((tx) => this.writeLazy(tx));
-  }
-
-  saveGroupLater(topic: string, group: string, progress: ProgressSource): void {
-    this.queue.lazy.dirty(topic, group, progress);
-    this.queue.writeSoon();
-  }
-
-  deadLetter(message: NewMessage, group: { topic: string; group: string; progress: ProgressSource }): Promise<Message> {
-    // The append and the progress write are queued together, so one transaction holds both.
-    this.queue.lazy.dirty(group.topic, group.group, group.progress);
-    return new Promise((resolve, reject) => {
-      this.queue.enqueue({ kind: "append", message, resolve: (r) => resolve(r.message), reject });
-      this.queue.enqueue({ kind: "op", run: (tx) => this.writeLazy(tx), resolve: () => {}, reject: () => {} });
-    });
   }
 
   // ---- transactions (PROTOCOL.md "Transactions"), as in sqlite-store.ts ------------------------
@@ -819,18 +791,6 @@ export class PgStore implements Store {
       "SELECT sum(pg_total_relation_size(c.oid))::bigint AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'",
     );
     return rows[0]?.bytes ?? 0;
-  }
-
-  flush(): Promise<void> {
-    return this.write((tx) => this.writeLazy(tx));
-  }
-
-  onDurable(listener: (messages: Message[], durableAt: number) => void): void {
-    this.queue.onDurable(listener);
-  }
-
-  onCommit(listener: (timing: CommitTiming) => void): void {
-    this.queue.onCommit(listener);
   }
 
   async close(): Promise<void> {

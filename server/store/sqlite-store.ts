@@ -28,13 +28,11 @@ import { DEDUPED, openDatabase } from "./sqlite-schema.js";
 import type {
   AppendResult,
   ClientKey,
-  CommitTiming,
   GroupProgress,
   GroupRecord,
   HistoryQuery,
   NewMessage,
   PreparedMessage,
-  ProgressSource,
   Store,
   StoreStats,
   SubscribeResult,
@@ -46,6 +44,7 @@ import {
   NOT_PENDING,
   OVER_QUOTA,
   type Batch as QueuedBatch,
+  QueuedStore,
   type Write as QueuedWrite,
   refuseNotPending,
   refuseOverQuota,
@@ -83,7 +82,7 @@ const SECOND_SYNC_AFTER_MS = 1;
  */
 export const WAL_LIMIT = 64 * 1024 * 1024;
 
-export class SqliteStore implements Store {
+export class SqliteStore extends QueuedStore<Op> implements Store {
   private readonly db: Database.Database;
   /** This store's claim on its data directory (owner.ts). */
   private readonly owner: DataDirOwner;
@@ -107,7 +106,7 @@ export class SqliteStore implements Store {
   /** The newest durable messages, so that streams a little behind are fed from memory. */
   private readonly recent = new RecentMessages();
 
-  private readonly queue: WriteQueue<Op>;
+  protected readonly queue: WriteQueue<Op>;
   /** fdatasyncs under way, and committed batches not yet answered, oldest first. */
   private syncs = 0;
   private lastSyncStart = 0;
@@ -120,6 +119,7 @@ export class SqliteStore implements Store {
   private readonly commit: (writes: Write[], messages: Fresh[], touched: Map<string, number>) => void;
 
   constructor(options: SqliteStoreOptions) {
+    super();
     fs.mkdirSync(options.dataDir, { recursive: true });
     this.owner = new DataDirOwner(options.dataDir);
     this.durability = options.durability;
@@ -266,10 +266,6 @@ export class SqliteStore implements Store {
   }
 
   // ---- writes -------------------------------------------------------------------------------
-
-  append(message: NewMessage): Promise<AppendResult> {
-    return this.queue.append(message);
-  }
 
   private write<T>(run: (out: Fresh[], touched: Map<string, number>) => T): Promise<T> {
     return this.queue.write(run);
@@ -432,11 +428,6 @@ export class SqliteStore implements Store {
     });
   }
 
-  ackLater(client: ClientKey, topic: string, seq: number): void {
-    this.queue.lazy.ack(client, topic, seq);
-    this.queue.writeSoon();
-  }
-
   /**
    * Inside a write: the lazy cursors and the groups' progress go first, so every read or change of
    * cursors sees them.
@@ -485,26 +476,6 @@ export class SqliteStore implements Store {
       this.stmt.deleteMember.run(client.user, client.clientId, topic, group);
       if (this.stmt.countMembers.get(topic, group)!.n > 0) return { ended: false };
       return { ended: this.stmt.deleteGroup.run(topic, group).changes > 0 };
-    });
-  }
-
-  saveGroup(topic: string, group: string, progress: ProgressSource): Promise<void> {
-    this.queue.lazy.dirty(topic, group, progress);
-    return this.write(() => this.writeLazy());
-  }
-
-  saveGroupLater(topic: string, group: string, progress: ProgressSource): void {
-    this.queue.lazy.dirty(topic, group, progress);
-    this.queue.writeSoon();
-  }
-
-  deadLetter(message: NewMessage, group: { topic: string; group: string; progress: ProgressSource }): Promise<Message> {
-    // The append and the progress write are queued together, so one transaction holds both: a
-    // crash cannot leave a dead letter whose message the group still has to deliver.
-    this.queue.lazy.dirty(group.topic, group.group, group.progress);
-    return new Promise((resolve, reject) => {
-      this.queue.enqueue({ kind: "append", message, resolve: (r) => resolve(r.message), reject });
-      this.queue.enqueue({ kind: "op", run: () => this.writeLazy(), resolve: () => {}, reject: () => {} });
     });
   }
 
@@ -732,18 +703,6 @@ export class SqliteStore implements Store {
 
   /** One process owns the file (owner.ts): every durable message is this store's own. */
   remember(): void {}
-
-  flush(): Promise<void> {
-    return this.write(() => this.writeLazy());
-  }
-
-  onDurable(listener: (messages: Message[], durableAt: number) => void): void {
-    this.queue.onDurable(listener);
-  }
-
-  onCommit(listener: (timing: CommitTiming) => void): void {
-    this.queue.onCommit(listener);
-  }
 
   async close(): Promise<void> {
     if (this.closed) return;

@@ -12,7 +12,15 @@
 import { HeraldError } from "../../shared/errors.js";
 import type { Message } from "../../shared/protocol.js";
 import type { RecentMessages } from "./recent.js";
-import type { AppendResult, ClientKey, CommitTiming, GroupProgress, NewMessage, ProgressSource } from "./store.js";
+import type {
+  AppendResult,
+  ClientKey,
+  CommitTiming,
+  GroupProgress,
+  NewMessage,
+  ProgressSource,
+  Store,
+} from "./store.js";
 
 /** A queued write: it runs inside the next batch's transaction and resolves once that is durable. */
 export type Write<Op> =
@@ -144,7 +152,7 @@ export class WriteQueue<Op> {
    */
   constructor(
     private readonly committer: Committer<Op>,
-    private readonly writeLazy: Op,
+    readonly writeLazy: Op,
     private readonly recent?: RecentMessages,
   ) {}
 
@@ -271,5 +279,61 @@ export class WriteQueue<Op> {
       this.settleIdle();
     });
     this.stopped ??= { reason: "the store is closed" };
+  }
+}
+
+/**
+ * What both stores do alike: the writes that only queue (an append, the lazy acks and progress, a
+ * dead letter with its group's progress) and the listeners. A store makes its queue in its
+ * constructor.
+ */
+export abstract class QueuedStore<Op>
+  implements
+    Pick<
+      Store,
+      "append" | "ackLater" | "saveGroup" | "saveGroupLater" | "deadLetter" | "flush" | "onDurable" | "onCommit"
+    >
+{
+  protected abstract readonly queue: WriteQueue<Op>;
+
+  append(message: NewMessage): Promise<AppendResult> {
+    return this.queue.append(message);
+  }
+
+  ackLater(client: ClientKey, topic: string, seq: number): void {
+    this.queue.lazy.ack(client, topic, seq);
+    this.queue.writeSoon();
+  }
+
+  saveGroup(topic: string, group: string, progress: ProgressSource): Promise<void> {
+    this.queue.lazy.dirty(topic, group, progress);
+    return this.queue.write(this.queue.writeLazy);
+  }
+
+  saveGroupLater(topic: string, group: string, progress: ProgressSource): void {
+    this.queue.lazy.dirty(topic, group, progress);
+    this.queue.writeSoon();
+  }
+
+  deadLetter(message: NewMessage, group: { topic: string; group: string; progress: ProgressSource }): Promise<Message> {
+    // The append and the progress write are queued together, so one transaction holds both: a
+    // crash cannot leave a dead letter whose message the group still has to deliver.
+    this.queue.lazy.dirty(group.topic, group.group, group.progress);
+    return new Promise((resolve, reject) => {
+      this.queue.enqueue({ kind: "append", message, resolve: (r) => resolve(r.message), reject });
+      this.queue.enqueue({ kind: "op", run: this.queue.writeLazy, resolve: () => {}, reject: () => {} });
+    });
+  }
+
+  flush(): Promise<void> {
+    return this.queue.write(this.queue.writeLazy);
+  }
+
+  onDurable(listener: (messages: Message[], durableAt: number) => void): void {
+    this.queue.onDurable(listener);
+  }
+
+  onCommit(listener: (timing: CommitTiming) => void): void {
+    this.queue.onCommit(listener);
   }
 }
