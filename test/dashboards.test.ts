@@ -2,7 +2,8 @@
  * docs/grafana-dashboard.json and docs/prometheus-alerts.yml against a running server: both parse,
  * every query and rule is well formed, and every Herald metric they name is in /metrics (a
  * histogram by its _bucket, _sum or _count series), so a renamed metric cannot leave a dashboard
- * panel empty or an alert silent.
+ * panel empty or an alert silent. The cluster's metrics come from a node on PostgreSQL and Redis
+ * beside the single one.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -10,7 +11,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
 import { pub, sub } from "./conformance.js";
-import { connect, type RawSocket, ROOT, startServer, type TestServer } from "./helpers.js";
+import { connect, pgSchema, type RawSocket, REDIS_URL, ROOT, startServer, type TestServer } from "./helpers.js";
 
 interface Panel {
   title: string;
@@ -47,13 +48,28 @@ describe("dashboards and alerts", () => {
     sockets.push(p!, s!);
     await sub(s!, "room:dash");
     await pub(p!, "room:dash", "d1");
-    const text = await (await fetch(`${server.url}/metrics`)).text();
     exposed = new Set();
-    for (const line of text.split("\n")) {
-      const m = /^# TYPE (\S+) (\S+)/.exec(line);
-      if (!m) continue;
-      exposed.add(m[1]!);
-      if (m[2] === "histogram") for (const suffix of ["_bucket", "_sum", "_count"]) exposed.add(m[1]! + suffix);
+    const note = (text: string) => {
+      for (const line of text.split("\n")) {
+        const m = /^# TYPE (\S+) (\S+)/.exec(line);
+        if (!m) continue;
+        exposed.add(m[1]!);
+        if (m[2] === "histogram") for (const suffix of ["_bucket", "_sum", "_count"]) exposed.add(m[1]! + suffix);
+      }
+    };
+    note(await (await fetch(`${server.url}/metrics`)).text());
+    const schema = await pgSchema();
+    const node = await startServer({
+      store: "postgres",
+      databaseUrl: schema.url,
+      redisUrl: REDIS_URL,
+      redisPrefix: schema.name,
+    });
+    try {
+      note(await (await fetch(`${node.url}/metrics`)).text());
+    } finally {
+      await node.close();
+      await schema.drop();
     }
   });
   after(async () => {
