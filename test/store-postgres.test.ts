@@ -45,6 +45,32 @@ for (const durability of ["full", "normal"] as const) {
   });
 }
 
+describe("postgres store - across nodes", () => {
+  it("a publish of an id pending as a half message on another node is CONFLICT, alone in its batch", async () => {
+    const schema = await pgSchema();
+    const [a, b] = [
+      await PgStore.open({ url: schema.url, durability: "full", poolSize: 2 }),
+      await PgStore.open({ url: schema.url, durability: "full", poolSize: 2 }),
+    ];
+    try {
+      const m = (id: string) => ({ id, topic: "room:x", from: "ann", payload: id, json: JSON.stringify(id) });
+      await a.prepare({ ...m("t1"), clientId: "a1", preparedAt: Date.now(), checks: 0 });
+      const [refused, other] = await Promise.allSettled([b.append(m("t1")), b.append(m("p1"))]);
+      assert.equal(refused.status, "rejected");
+      assert.equal((refused as PromiseRejectedResult).reason.code, "CONFLICT");
+      assert.equal(other.status === "fulfilled" && other.value.message.seq, 1, "the rest of the batch is stored");
+      const committed = await a.commitPrepared(m("t1"));
+      assert.deepEqual([committed.message.seq, committed.duplicate], [2, false]);
+      const again = await b.append(m("t1"));
+      assert.deepEqual([again.message.seq, again.duplicate], [2, true], "committed: a duplicate now");
+    } finally {
+      await a.close();
+      await b.close();
+      await schema.drop();
+    }
+  });
+});
+
 describe("postgres store - settings", () => {
   it("maps HERALD_DURABILITY to synchronous_commit on every connection, beside the URL's own options", async () => {
     const schema = await pgSchema();

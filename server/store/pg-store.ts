@@ -18,6 +18,7 @@
  * Next on the path: fanout.ts (fed by onDurable).
  */
 import pg from "pg";
+import { HeraldError } from "../../shared/errors.js";
 import type { Message } from "../../shared/protocol.js";
 import type { Durability } from "../config.js";
 import { DEDUPED, migrate } from "./pg-schema.js";
@@ -75,6 +76,14 @@ const TYPES = {
 
 /** A publish that met a copy of its id committed meanwhile by another node: the batch runs again. */
 class RaceLost extends Error {}
+/**
+ * A batch holding an id pending as a half message (prepared on any node) moves no counter, so it
+ * inserts nothing and changes nothing, committed by itself or not: it then runs again the careful
+ * way, which answers that publish CONFLICT (appendAll). Filtering the rows instead would leave a
+ * seq counted and not inserted.
+ */
+const NONE_PENDING =
+  "WHERE NOT EXISTS (SELECT 1 FROM txns t JOIN unnest($3::text[], $2::text[]) AS k(f, i) ON t.from_user = k.f AND t.id = k.i WHERE t.committed_seq IS NULL)";
 /** SQLSTATE of a unique index's refusal: a publish id seen before (see insert). */
 const UNIQUE_VIOLATION = "23505";
 const MAX_ATTEMPTS = 5;
@@ -228,16 +237,26 @@ export class PgStore extends QueuedStore<Op> implements Store {
    * Appends: repeats inside the batch answered from their first copy, the rest in one statement
    * (insert). On a batch's second attempt the copies of ids published before are looked up first.
    */
-  private async appendAll(tx: pg.PoolClient, appends: Append[], out: Fresh[]) {
+  private async appendAll(tx: pg.PoolClient, appends: Append[], out: Fresh[], prepared = false) {
     const dedupKeys = appends.filter((w) => !isDead(w.message.topic));
     const earlier = new Map<string, Message>();
+    /** Ids pending as half messages, perhaps prepared on another node: PROTOCOL says CONFLICT. */
+    const pending = new Set<string>();
     // The first attempt leaves the copies to the dedup index (see insert): a publish seldom repeats.
     if (this.careful && dedupKeys.length > 0) {
+      const keys = [dedupKeys.map((w) => w.message.from), dedupKeys.map((w) => w.message.id)];
       const { rows } = await tx.query<MessageRow>(
         `SELECT m.* FROM messages m JOIN unnest($1::text[], $2::text[]) AS k(f, i) ON m.from_user = k.f AND m.id = k.i WHERE ${DEDUPED}`,
-        [dedupKeys.map((w) => w.message.from), dedupKeys.map((w) => w.message.id)],
+        keys,
       );
       for (const r of rows) earlier.set(idKey(r.from_user, r.id), toMessage(r));
+      if (!prepared) {
+        const { rows: halves } = await tx.query<{ from_user: string; id: string }>(
+          "SELECT t.from_user, t.id FROM txns t JOIN unnest($1::text[], $2::text[]) AS k(f, i) ON t.from_user = k.f AND t.id = k.i WHERE t.committed_seq IS NULL",
+          keys,
+        );
+        for (const r of halves) pending.add(idKey(r.from_user, r.id));
+      }
     }
     // Repeats inside the batch get their first copy's result, once it has one.
     const first = new Map<string, Append>();
@@ -253,6 +272,10 @@ export class PgStore extends QueuedStore<Op> implements Store {
           w.result = { message: copy, duplicate: true };
           continue;
         }
+        if (pending.has(key)) {
+          w.result = new HeraldError("CONFLICT", `${m.id} is a prepared transaction: commit or roll it back`);
+          continue;
+        }
         const twin = first.get(key);
         if (twin) {
           repeats.push([w, twin]);
@@ -263,8 +286,11 @@ export class PgStore extends QueuedStore<Op> implements Store {
       fresh.push(w);
       counts.set(m.topic, (counts.get(m.topic) ?? 0) + 1);
     }
-    if (fresh.length > 0) await this.insert(tx, fresh, counts, out);
-    for (const [w, twin] of repeats) w.result = { message: twin.result!.message, duplicate: true };
+    if (fresh.length > 0) await this.insert(tx, fresh, counts, out, prepared);
+    for (const [w, twin] of repeats) {
+      const first = twin.result!;
+      w.result = first instanceof Error ? first : { message: first.message, duplicate: true };
+    }
   }
 
   /**
@@ -274,7 +300,13 @@ export class PgStore extends QueuedStore<Op> implements Store {
    * another node) fails it on the dedup index, and with it the whole batch, which runs again with
    * the copies looked up first: a seq is never skipped.
    */
-  private async insert(tx: pg.PoolClient, fresh: Append[], counts: Map<string, number>, out: Fresh[]) {
+  private async insert(
+    tx: pg.PoolClient,
+    fresh: Append[],
+    counts: Map<string, number>,
+    out: Fresh[],
+    prepared: boolean,
+  ) {
     const topics = [...counts.keys()].sort();
     const rank = new Map<string, number>();
     const cols = { topic: [] as string[], id: [] as string[], from: [] as string[], rank: [] as number[] };
@@ -292,10 +324,10 @@ export class PgStore extends QueuedStore<Op> implements Store {
     }
     // Named, so that each connection parses and plans it once.
     const { rows } = await tx.query<{ topic: string; seq: number; ts: number }>({
-      name: "herald-append",
+      name: prepared ? "herald-append-prepared" : "herald-append",
       text: `WITH heads AS (
          INSERT INTO topics AS t (name, head, last_ts)
-           SELECT n, c, $9 FROM unnest($7::text[], $8::bigint[]) AS u(n, c) ORDER BY n
+           SELECT n, c, $9 FROM unnest($7::text[], $8::bigint[]) AS u(n, c) ${prepared ? "" : NONE_PENDING} ORDER BY n
          ON CONFLICT (name) DO UPDATE SET head = t.head + excluded.head, last_ts = GREATEST(t.last_ts, excluded.last_ts)
          RETURNING name, head, last_ts
        ), counted AS (SELECT * FROM unnest($7::text[], $8::bigint[]) AS c(n, c))
@@ -548,8 +580,9 @@ export class PgStore extends QueuedStore<Op> implements Store {
         return { message: toMessage(first[0]!), duplicate: true };
       }
       const append: Append = { kind: "append", message, resolve: () => {}, reject: () => {} };
-      await this.appendAll(tx, [append], out);
-      const result = append.result!;
+      await this.appendAll(tx, [append], out, true);
+      // No CONFLICT here: the half message's own id is the pending one.
+      const result = append.result as AppendResult;
       await tx.query(
         "UPDATE txns SET committed_seq = $1, committed_at = $2, payload = NULL, key = NULL WHERE from_user = $3 AND id = $4",
         [result.message.seq, this.now(), message.from, message.id],

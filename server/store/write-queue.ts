@@ -29,7 +29,8 @@ export type Write<Op> =
       message: NewMessage;
       /** When it was queued, unless the message says when it was received. */
       at?: number;
-      result?: AppendResult;
+      /** An error refuses this append alone (a shared store's CONFLICT), not its batch. */
+      result?: AppendResult | Error;
       resolve: (r: AppendResult) => void;
       reject: (e: unknown) => void;
     }
@@ -200,7 +201,10 @@ export class WriteQueue<Op> {
 
   /** Answers a durable batch's writes, times it for the metrics, and fans its messages out. */
   settle(batch: Batch<Op>): void {
-    for (const w of batch.writes) (w.resolve as (r: unknown) => void)(w.result);
+    for (const w of batch.writes) {
+      if (w.result instanceof Error) w.reject(w.result);
+      else (w.resolve as (r: unknown) => void)(w.result);
+    }
     // One run per topic, however the commit interleaved them: each listener fans a topic out once.
     const fresh = new Map<string, Message[]>();
     for (const { message, bytes } of batch.messages) {
