@@ -346,19 +346,23 @@ export class HeraldClient extends Emitter<HeraldClientEvents> {
     const id = options.id ?? randomId();
     const args: PublishArgs = { id, topic, payload: asPayload(payload) };
     if (options.key !== undefined) args.key = options.key;
-    await this.call("prepare", args);
+    // "unknown" to a check from the prepare to the answer of the commit or rollback: a check can
+    // come before the prepare's reply, or while the commit is on its way.
     this.txnsRunning.add(id);
-    let result: T;
     try {
-      result = await localWork({ id });
-    } catch (err) {
+      await this.call("prepare", args);
+      let result: T;
+      try {
+        result = await localWork({ id });
+      } catch (err) {
+        await this.call("rollback", { id });
+        throw err;
+      }
+      const { seq, ts, duplicate } = await this.call<PublishOk>("commit", { id });
+      return { result, seq, ts, duplicate };
+    } finally {
       this.txnsRunning.delete(id);
-      await this.call("rollback", { id });
-      throw err;
     }
-    this.txnsRunning.delete(id);
-    const { seq, ts, duplicate } = await this.call<PublishOk>("commit", { id });
-    return { result, seq, ts, duplicate };
   }
 
   /**
