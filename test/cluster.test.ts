@@ -132,19 +132,30 @@ function assertOneOrder(messages: Message[], seqs: Map<string, number>, what: st
   for (const m of messages) assert.equal(seqs.get(m.id), m.seq, `${what}: ${m.id} has the seq its publisher got`);
 }
 
-/** The log as PostgreSQL holds it: each id once, gapless. */
-async function logOf(url: string, topic: string): Promise<{ id: string; seq: number }[]> {
+/** One query on the cluster's schema, on a connection of its own. */
+async function query<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ id: string; seq: string }>(
-      "SELECT id, seq FROM messages WHERE topic = $1 ORDER BY seq",
-      [topic],
-    );
-    return rows.map((r) => ({ id: r.id, seq: Number(r.seq) }));
+    return (await client.query<T>(sql, params)).rows;
   } finally {
     await client.end();
   }
+}
+
+/** The log as PostgreSQL holds it: each id once, gapless. */
+async function logOf(url: string, topic: string): Promise<{ id: string; seq: number }[]> {
+  const rows = await query<{ id: string; seq: string }>(
+    url,
+    "SELECT id, seq FROM messages WHERE topic = $1 ORDER BY seq",
+    [topic],
+  );
+  return rows.map((r) => ({ id: r.id, seq: Number(r.seq) }));
+}
+
+/** The ids of the half messages pending in the cluster's store. */
+async function pendingIds(url: string): Promise<string[]> {
+  return (await query<{ id: string }>(url, "SELECT id FROM txns WHERE committed_seq IS NULL")).map((r) => r.id);
 }
 
 async function freePort(): Promise<number> {
@@ -500,6 +511,8 @@ describe("cluster: three nodes on PostgreSQL and Redis", () => {
     await ok(call(q, "prepare", { id: "t4", topic: "room:tx", payload: 4 }));
     await inbox.until(2, 10_000);
     await eventually(() => asked.includes("t4"), "t4 asked about", 10_000);
+    // The answer is on its way to the leader: once its rollback is in the store, a commit finds nothing.
+    await eventually(async () => !(await pendingIds(cluster.url)).includes("t4"), "t4 rolled back", 10_000);
     await fails(call(q, "commit", { id: "t4" }), "NOT_FOUND");
     await sleep(700);
     assert.deepEqual(
