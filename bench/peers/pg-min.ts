@@ -7,8 +7,7 @@
  * no dedup, no flow control and no validation: the limit a PostgreSQL hub has to come near.
  */
 import pg from "pg";
-import type { Socket } from "socket.io";
-import { type PeerMessage, type Reply, startPeerServer } from "./sio-common.js";
+import { type Stored, startStoringPeer } from "./sio-common.js";
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
 await pool.query(`
@@ -17,12 +16,7 @@ await pool.query(`
   CREATE TABLE IF NOT EXISTS cursors (client text NOT NULL, topic text NOT NULL, acked bigint NOT NULL,
     PRIMARY KEY (client, topic));`);
 
-let publishes: { m: PeerMessage; cb: Reply | undefined }[] = [];
-let acks: { client: string; topic: string; seq: number; cb: Reply | undefined }[] = [];
-let scheduled = false;
-let committing = false;
-
-async function commit(ps: typeof publishes, as: typeof acks): Promise<void> {
+async function commit({ publishes: ps, acks: as }: Stored): Promise<void> {
   const client = await pool.connect();
   try {
     await client.query("BEGIN");
@@ -60,55 +54,4 @@ async function commit(ps: typeof publishes, as: typeof acks): Promise<void> {
   }
 }
 
-const turn = () => {
-  scheduled = false;
-  if (committing || (publishes.length === 0 && acks.length === 0)) return;
-  const ps = publishes;
-  const as = acks;
-  publishes = [];
-  acks = [];
-  committing = true;
-  commit(ps, as).then(
-    () => {
-      committing = false;
-      // Acked after the commit, then fanned out.
-      for (const { m, cb } of ps) cb?.({ ok: true, seq: m.seq, ts: m.ts, duplicate: false });
-      for (const a of as) a.cb?.({ ok: true });
-      for (const { m } of ps) peer.fanOut(m);
-      schedule();
-    },
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-};
-const schedule = () => {
-  if (!scheduled) {
-    scheduled = true;
-    setImmediate(turn);
-  }
-};
-const clientOf = (socket: Socket) => String((socket.handshake.auth as { clientId?: string }).clientId ?? socket.id);
-
-const peer = startPeerServer(
-  "minimal pg",
-  {
-    publish(_socket, args, cb) {
-      const m = peer.accept(args);
-      publishes.push({ m, cb });
-      schedule();
-    },
-    subscribe(socket, args, cb) {
-      const head = peer.heads.get(args.topic) ?? 0;
-      acks.push({ client: clientOf(socket), topic: args.topic, seq: head, cb: undefined });
-      schedule();
-      cb?.({ ok: true, head, acked: head });
-    },
-    ack(socket, args, cb) {
-      acks.push({ client: clientOf(socket), topic: args.topic, seq: args.seq, cb });
-      schedule();
-    },
-  },
-  () => void pool.end(),
-);
+startStoringPeer("minimal pg", commit, () => void pool.end());

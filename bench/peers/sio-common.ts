@@ -95,3 +95,98 @@ export function startPeerServer(
 
   return { io, heads, fanOut, accept };
 }
+
+/** The raw socket.io peer's answers (raw-sio.ts, sio-redis.ts): at once, nothing stored. */
+export function startRawPeer(name: string, onClose: () => void = () => {}, options: Partial<ServerOptions> = {}) {
+  const peer = startPeerServer(
+    name,
+    {
+      publish(_socket, args, cb) {
+        const m = peer.accept(args);
+        cb?.({ ok: true, seq: m.seq, ts: m.ts, duplicate: false });
+        peer.fanOut(m);
+      },
+      subscribe(_socket, args, cb) {
+        const head = peer.heads.get(args.topic) ?? 0;
+        cb?.({ ok: true, head, acked: head });
+      },
+      ack(_socket, _args, cb) {
+        cb?.({ ok: true });
+      },
+    },
+    onClose,
+    options,
+  );
+  return peer;
+}
+
+export interface Stored {
+  publishes: { m: PeerMessage; cb: Reply | undefined }[];
+  /** One per cursor write: a subscribe at the head, or an ack. */
+  acks: { client: string; topic: string; seq: number; cb: Reply | undefined }[];
+}
+
+/**
+ * The minimal storing peers (sqlite-min.ts, pg-min.ts): every publish and ack waits for the next
+ * `commit`, which takes all that came since the last one began (one at a time: what comes while
+ * one runs goes into the next); then the publishes and acks are answered and the publishes fanned
+ * out per topic.
+ */
+export function startStoringPeer(
+  name: string,
+  commit: (batch: Stored) => void | Promise<void>,
+  onClose: () => void = () => {},
+) {
+  let waiting: Stored = { publishes: [], acks: [] };
+  let scheduled = false;
+  let committing = false;
+  const turn = () => {
+    scheduled = false;
+    if (committing || (waiting.publishes.length === 0 && waiting.acks.length === 0)) return;
+    const batch = waiting;
+    waiting = { publishes: [], acks: [] };
+    committing = true;
+    Promise.resolve(commit(batch)).then(
+      () => {
+        committing = false;
+        // Acked after the commit, then fanned out.
+        for (const { m, cb } of batch.publishes) cb?.({ ok: true, seq: m.seq, ts: m.ts, duplicate: false });
+        for (const a of batch.acks) a.cb?.({ ok: true });
+        for (const { m } of batch.publishes) peer.fanOut(m);
+        schedule();
+      },
+      (err: unknown) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
+  };
+  const schedule = () => {
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(turn);
+    }
+  };
+  const clientOf = (socket: Socket) => String((socket.handshake.auth as { clientId?: string }).clientId ?? socket.id);
+  const peer = startPeerServer(
+    name,
+    {
+      publish(_socket, args, cb) {
+        waiting.publishes.push({ m: peer.accept(args), cb });
+        schedule();
+      },
+      subscribe(socket, args, cb) {
+        const head = peer.heads.get(args.topic) ?? 0;
+        waiting.acks.push({ client: clientOf(socket), topic: args.topic, seq: head, cb: undefined });
+        schedule();
+        cb?.({ ok: true, head, acked: head });
+      },
+      ack(socket, args, cb) {
+        waiting.acks.push({ client: clientOf(socket), topic: args.topic, seq: args.seq, cb });
+        schedule();
+      },
+    },
+    onClose,
+  );
+  return peer;
+}

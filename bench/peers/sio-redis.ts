@@ -6,25 +6,9 @@
  */
 import { createAdapter } from "@socket.io/redis-streams-adapter";
 import { Redis } from "ioredis";
-import { startPeerServer } from "./sio-common.js";
+import { startRawPeer } from "./sio-common.js";
 
 const redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
-const peer = startPeerServer(
-  "socket.io redis-streams",
-  {
-    publish(_socket, args, cb) {
-      const m = peer.accept(args);
-      cb?.({ ok: true, seq: m.seq, ts: m.ts, duplicate: false });
-      peer.fanOut(m);
-    },
-    subscribe(_socket, args, cb) {
-      const head = peer.heads.get(args.topic) ?? 0;
-      cb?.({ ok: true, head, acked: head });
-    },
-    ack(_socket, _args, cb) {
-      cb?.({ ok: true });
-    },
-  },
-  () => redis.disconnect(),
-  { adapter: createAdapter(redis, { streamName: process.env.STREAM ?? "socket.io" }) },
-);
+startRawPeer("socket.io redis-streams", () => redis.disconnect(), {
+  adapter: createAdapter(redis, { streamName: process.env.STREAM ?? "socket.io" }),
+});

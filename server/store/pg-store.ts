@@ -23,7 +23,16 @@ import type { Message } from "../../shared/protocol.js";
 import type { Durability } from "../config.js";
 import { DEDUPED, migrate } from "./pg-schema.js";
 import { RecentMessages } from "./recent.js";
-import { type MessageRow, TXN_COLUMNS, type TxnRow, toMessage, toPrepared, toProgress } from "./rows.js";
+import {
+  type MessageRow,
+  newProgress,
+  subscriptionStats,
+  TXN_COLUMNS,
+  type TxnRow,
+  toMessage,
+  toPrepared,
+  toProgress,
+} from "./rows.js";
 import type {
   AppendResult,
   ClientKey,
@@ -512,13 +521,7 @@ export class PgStore extends QueuedStore<Op> implements Store {
         [topic, group],
       );
       if (rows[0]) return { head, created: false, progress: toProgress(rows[0]) };
-      const progress: GroupProgress = {
-        acked: from === undefined ? head : Math.min(from - 1, head),
-        done: [],
-        attempts: [],
-        retried: [],
-        delivered: 0,
-      };
+      const progress = newProgress(head, from);
       await this.putProgress(tx, topic, group, progress);
       return { head, created: true, progress };
     }).then((result) => refuseOverQuota(result, quota));
@@ -788,33 +791,21 @@ export class PgStore extends QueuedStore<Op> implements Store {
       'SELECT name AS topic, head FROM topics ORDER BY name COLLATE "C"',
     );
     const { rows: subs } = await this.pool.query<{
-      user_id: string;
+      user: string;
       client_id: string;
       topic: string;
       acked: number;
       head: number | null;
       oldest: number | null;
     }>(
-      `SELECT s.user_id, s.client_id, s.topic, s.acked, t.head, m.ts AS oldest FROM subscriptions s
+      `SELECT s.user_id AS "user", s.client_id, s.topic, s.acked, t.head, m.ts AS oldest FROM subscriptions s
          LEFT JOIN topics t ON t.name = s.topic
          LEFT JOIN messages m ON m.topic = s.topic AND m.seq = s.acked + 1
        ORDER BY s.topic COLLATE "C", s.user_id COLLATE "C", s.client_id COLLATE "C"`,
     );
     return {
       topics,
-      subscriptions: subs.map((s) => {
-        const head = s.head ?? 0;
-        const sub: StoreStats["subscriptions"][number] = {
-          user: s.user_id,
-          clientId: s.client_id,
-          topic: s.topic,
-          acked: s.acked,
-          head,
-          lag: Math.max(0, head - s.acked),
-        };
-        if (sub.lag > 0 && s.oldest !== null) sub.oldestUnackedTs = s.oldest;
-        return sub;
-      }),
+      subscriptions: subs.map((s) => subscriptionStats(s, s.head ?? 0)),
     };
   }
 

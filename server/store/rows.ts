@@ -3,7 +3,7 @@
  * protocol's shapes they become.
  */
 import type { Message } from "../../shared/protocol.js";
-import type { GroupProgress, PreparedMessage } from "./store.js";
+import type { GroupProgress, PreparedMessage, StoreStats } from "./store.js";
 
 export interface MessageRow {
   topic: string;
@@ -70,4 +70,32 @@ export function toPrepared(r: TxnRow): PreparedMessage {
   };
   if (r.key !== null) m.key = r.key;
   return m;
+}
+
+/** A new group's progress: at the head, or at `from` (PROTOCOL.md "Groups"). */
+export function newProgress(head: number, from: number | undefined): GroupProgress {
+  return {
+    acked: from === undefined ? head : Math.min(from - 1, head),
+    done: [],
+    attempts: [],
+    retried: [],
+    delivered: 0,
+  };
+}
+
+/** A subscription's row of the stats route, with the oldest unacked message's ts when it lags. */
+export function subscriptionStats(
+  row: { user: string; client_id: string; topic: string; acked: number; oldest: number | null },
+  head: number,
+): StoreStats["subscriptions"][number] {
+  const sub: StoreStats["subscriptions"][number] = {
+    user: row.user,
+    clientId: row.client_id,
+    topic: row.topic,
+    acked: row.acked,
+    head,
+    lag: Math.max(0, head - row.acked),
+  };
+  if (sub.lag > 0 && row.oldest !== null) sub.oldestUnackedTs = row.oldest;
+  return sub;
 }

@@ -23,7 +23,16 @@ import type { Durability } from "../config.js";
 import { Checkpointer } from "./checkpointer.js";
 import { DataDirOwner } from "./owner.js";
 import { RecentMessages } from "./recent.js";
-import { type MessageRow, TXN_COLUMNS, type TxnRow, toMessage, toPrepared, toProgress } from "./rows.js";
+import {
+  type MessageRow,
+  newProgress,
+  subscriptionStats,
+  TXN_COLUMNS,
+  type TxnRow,
+  toMessage,
+  toPrepared,
+  toProgress,
+} from "./rows.js";
 import { DEDUPED, openDatabase } from "./sqlite-schema.js";
 import type {
   AppendResult,
@@ -458,13 +467,7 @@ export class SqliteStore extends QueuedStore<Op> implements Store {
       const row = this.stmt.getGroup.get(topic, group);
       this.stmt.putMember.run(client.user, client.clientId, topic, group);
       if (row) return { head, created: false, progress: toProgress(row) };
-      const progress: GroupProgress = {
-        acked: from === undefined ? head : Math.min(from - 1, head),
-        done: [],
-        attempts: [],
-        retried: [],
-        delivered: 0,
-      };
+      const progress = newProgress(head, from);
       this.putProgress(topic, group, progress);
       return { head, created: true, progress };
     }).then((result) => refuseOverQuota(result, quota));
@@ -685,19 +688,7 @@ export class SqliteStore extends QueuedStore<Op> implements Store {
       .all();
     return {
       topics,
-      subscriptions: subs.map((s) => {
-        const head = this.durable.get(s.topic) ?? 0;
-        const sub: StoreStats["subscriptions"][number] = {
-          user: s.user,
-          clientId: s.client_id,
-          topic: s.topic,
-          acked: s.acked,
-          head,
-          lag: Math.max(0, head - s.acked),
-        };
-        if (sub.lag > 0 && s.oldest !== null) sub.oldestUnackedTs = s.oldest;
-        return sub;
-      }),
+      subscriptions: subs.map((s) => subscriptionStats(s, this.durable.get(s.topic) ?? 0)),
     };
   }
 
