@@ -195,7 +195,7 @@ export class Hub {
       session.handover.push(old, ...old.handover.splice(0));
     }
     // In a cluster the client's connection on another node is let go first, its acks written.
-    const handed = await this.ctx.cluster?.claim(user, clientId);
+    const handed = this.ctx.cluster ? await this.ctx.cluster.claim(user, clientId) : undefined;
     if (!session.live) throw new HeraldError("REPLACED", "a newer connection of this client took over");
     this.ctx.presence.connect(session);
     // A client that goes away during the handshake never gets a "connection" (socket.io drops it

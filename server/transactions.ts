@@ -259,28 +259,18 @@ export class Transactions {
       });
   }
 
+  /** Asks the producer, on this node or (in a cluster) on the node that has it; one period at most. */
   private ask(k: string, entry: Pending): void {
     const { message } = entry;
-    const target = this.target(message.from, message.clientId);
-    if (!target && this.cluster) {
-      const event = { id: message.id, topic: message.topic };
-      this.cluster.check(message.from, message.clientId, event, this.ctx.config.txnCheckMs).then(
-        (answer) => this.decide(k, entry, answer as { state?: TxnState } | undefined),
-        () => {}, // nobody to ask, or no answer: the period counts
-      );
-      return;
-    }
-    if (!target) return;
-    // The answer is waited for one period at most; the next period asks again.
-    target.socket
-      .timeout(this.ctx.config.txnCheckMs)
-      .emit(
-        "txn-check",
-        { id: message.id, topic: message.topic },
-        (err: Error | null, answer?: { state?: TxnState }) => {
-          if (!err) this.decide(k, entry, answer);
-        },
-      );
+    const event = { id: message.id, topic: message.topic };
+    const ms = this.ctx.config.txnCheckMs;
+    const asking = this.target(message.from, message.clientId)
+      ? this.answerCheck(message.from, message.clientId, event, ms)
+      : this.cluster?.check(message.from, message.clientId, event, ms);
+    asking?.then(
+      (answer) => this.decide(k, entry, answer as { state?: TxnState } | undefined),
+      () => {}, // nobody to ask, or no answer: the period counts, and the next one asks again
+    );
   }
 
   /** A `txn-check` answer: `commit` commits, `rollback` rolls back, anything else waits for the next period. */
